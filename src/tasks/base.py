@@ -1,0 +1,56 @@
+"""Shared LightningModule plumbing: optimizer and schedule from Hydra partials."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lightning import LightningModule
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.optim import Optimizer
+
+from tasks.optim import build_param_groups
+
+
+def to_plain_dict(cfg: Mapping | DictConfig | None) -> dict:
+    """A Hydra/OmegaConf node (or mapping) as a plain, picklable dict."""
+    if cfg is None:
+        return {}
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+class OptimizedTask(LightningModule):
+    """Builds AdamW-style parameter groups and a per-step schedule.
+
+    ``optimizer`` and ``scheduler`` are Hydra ``_partial_`` callables: ``optimizer(params)`` and
+    ``scheduler(optimizer=..., total_steps=...)``. Subclasses list their modules with their own
+    learning-rate factor in ``lr_groups()`` (e.g. a backbone at a lower rate than a head).
+    """
+
+    def __init__(self, optimizer: Callable[..., Optimizer], scheduler: Callable[..., Any] | None) -> None:
+        super().__init__()
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+
+    def lr_groups(self) -> list[tuple[nn.Module, float]]:
+        """(module, lr factor) pairs whose parameters are optimized; default: the whole module."""
+        return [(self, 1.0)]
+
+    def configure_optimizers(self) -> dict:
+        keywords = getattr(self.optimizer_factory, "keywords", {})
+        base_lr = float(keywords.get("lr", 1e-3))
+        weight_decay = float(keywords.get("weight_decay", 0.0))
+        groups = []
+        for module, factor in self.lr_groups():
+            groups += build_param_groups(module.named_parameters(), weight_decay, lr=base_lr * factor)
+        if not groups:
+            raise ValueError("No trainable parameters: is everything frozen?")
+        optimizer = self.optimizer_factory(params=groups)
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=max(1, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

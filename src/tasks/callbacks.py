@@ -1,0 +1,69 @@
+"""Callbacks: the end-of-run pretraining summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from lightning import Callback, LightningModule, Trainer
+from rich.console import Console
+from rich.table import Table
+
+from plantbimoe import count_parameters
+
+
+class PretrainSummary(Callback):
+    """Prints and writes (``summary.json``) what a pretraining run achieved.
+
+    Parameter counts, tokens seen, training tokens/s, and the final validation loss beside the
+    base-frequency baseline on the same masked targets.
+    """
+
+    def __init__(self, output_dir: str | None = None) -> None:
+        self.output_dir = Path(output_dir) if output_dir else None
+        self._start: float | None = None
+        self._tokens_at_start = 0
+        self.summary: dict = {}
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._tokens_at_start = getattr(pl_module, "tokens_seen", 0)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        elapsed = time.perf_counter() - (self._start or time.perf_counter())
+        total, active = count_parameters(pl_module.model)
+        tokens = getattr(pl_module, "tokens_seen", 0)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        val_loss, baseline = metrics.get("val/loss"), metrics.get("val/baseline_loss")
+        self.summary = {
+            "parameters_total": total,
+            "parameters_active": active,
+            "global_step": trainer.global_step,
+            "tokens_seen": tokens,
+            "train_seconds": round(elapsed, 1),
+            "tokens_per_second": round((tokens - self._tokens_at_start) / elapsed, 1) if elapsed > 0 else None,
+            "val_loss": val_loss,
+            "val_baseline_loss": baseline,
+            "val_masked_acc": metrics.get("val/masked_acc"),
+            "beats_baseline": None if val_loss is None or baseline is None else val_loss < baseline,
+        }
+        if trainer.is_global_zero:
+            self._print()
+            if self.output_dir is not None:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                (self.output_dir / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+
+    def _print(self) -> None:
+        s = self.summary
+        table = Table(title="PlantBiMoE pretraining summary", show_header=False)
+        table.add_row("parameters (total / active per token)", f"{s['parameters_total']:,} / {s['parameters_active']:,}")
+        table.add_row("optimizer steps", f"{s['global_step']:,}")
+        table.add_row("tokens seen", f"{s['tokens_seen']:,}")
+        table.add_row("training throughput", f"{s['tokens_per_second']:,} tokens/s")
+        if s["val_loss"] is not None:
+            table.add_row("validation MLM loss", f"{s['val_loss']:.4f}")
+        if s["val_baseline_loss"] is not None:
+            verdict = "beats" if s["beats_baseline"] else "does NOT beat"
+            table.add_row("base-frequency baseline", f"{s['val_baseline_loss']:.4f} (model {verdict} it)")
+        Console().print(table)
