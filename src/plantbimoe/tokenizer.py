@@ -25,6 +25,7 @@ A_ID, C_ID, G_ID, T_ID, N_ID = 7, 8, 9, 10, 11
 VOCAB: tuple[str, ...] = ("[CLS]", "[SEP]", "[BOS]", "[MASK]", "[PAD]", "[RESERVED]", "[UNK]",
                           "A", "C", "G", "T", "N")
 VOCAB_SIZE = len(VOCAB)
+TOKEN_IDS: dict[str, int] = {token: i for i, token in enumerate(VOCAB)}
 NUCLEOTIDE_IDS: tuple[int, ...] = (A_ID, C_ID, G_ID, T_ID)
 IUPAC_AMBIGUITY = "RYSWKMBDHV"
 _INVALID = 255
