@@ -20,38 +20,11 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 # Keys a Hugging Face `PretrainedConfig` may write; kept verbatim in `extra`, never interpreted.
 HF_METADATA_KEYS = frozenset(
-    {
-        "_name_or_path",
-        "architectures",
-        "auto_map",
-        "torch_dtype",
-        "dtype",
-        "transformers_version",
-        "model_type",
-        "_commit_hash",
-        "_attn_implementation",
-        "return_dict",
-        "output_hidden_states",
-        "output_attentions",
-        "torchscript",
-        "use_return_dict",
-        "problem_type",
-        "num_labels",
-        "id2label",
-        "label2id",
-        "tie_word_embeddings",
-        "is_encoder_decoder",
-        "is_decoder",
-        "bos_token_id",
-        "eos_token_id",
-        "sep_token_id",
-        "tokenizer_class",
-        "finetuning_task",
-        "pruned_heads",
-        "chunk_size_feed_forward",
-        "task_specific_params",
-        "prefix",
-    }
+    """_name_or_path architectures auto_map torch_dtype dtype transformers_version model_type _commit_hash
+    _attn_implementation return_dict output_hidden_states output_attentions torchscript use_return_dict
+    problem_type num_labels id2label label2id tie_word_embeddings is_encoder_decoder is_decoder bos_token_id
+    eos_token_id sep_token_id tokenizer_class finetuning_task pruned_heads chunk_size_feed_forward
+    task_specific_params prefix""".split()
 )
 
 
@@ -230,14 +203,14 @@ class PlantBiMoEConfig:
         m = self.pad_vocab_size_multiple
         return (self.vocab_size + m - 1) // m * m
 
-    @property
     def moe_layer_indices(self) -> tuple[int, ...]:
+        """Indices of the MoE layers: ``moe_layers`` if set, else (i + 1) % moe_every == 0."""
         if self.moe_layers is not None:
             return tuple(sorted(self.moe_layers))
         return tuple(i for i in range(self.n_layer) if (i + 1) % self.moe_every == 0)
 
     def is_moe_layer(self, i: int) -> bool:
-        return i in self.moe_layer_indices
+        return i in self.moe_layer_indices()
 
     # --- (de)serialisation ---
     @classmethod

@@ -31,8 +31,9 @@ def masked_mean_pool(
     return total.to(hidden.dtype)
 
 
-def cls_pool(hidden: torch.Tensor) -> torch.Tensor:
-    """Hidden state of the first position ([CLS] when special tokens were added)."""
+def cls_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Hidden state of the first position ([CLS] when special tokens were added); the mask is
+    accepted for a signature shared with the other poolings (right padding keeps position 0 real)."""
     return hidden[:, 0]
 
 

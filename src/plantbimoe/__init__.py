@@ -1,0 +1,36 @@
+"""PlantBiMoE: bidirectional Mamba + sparse Mixture-of-Experts masked DNA language model (pure PyTorch)."""
+
+from .backbone import BackboneOutput, PlantBiMoEBlock, PlantBiMoEModel
+from .bimamba import BiMamba
+from .config import InitializerConfig, PlantBiMoEConfig, SSMConfig
+from .convert import load_released_folder, ours_to_released, released_to_ours
+from .ffn import SwiGLU
+from .mamba import Mamba
+from .mlm import MaskedLMOutput, PlantBiMoEForMaskedLM, masked_lm_loss
+from .moe import RouterOutput, SparseMoE
+from .params import count_parameters
+from .pooling import center_pool, cls_pool, masked_mean_pool
+
+__all__ = [
+    "BackboneOutput",
+    "BiMamba",
+    "InitializerConfig",
+    "Mamba",
+    "MaskedLMOutput",
+    "PlantBiMoEBlock",
+    "PlantBiMoEConfig",
+    "PlantBiMoEForMaskedLM",
+    "PlantBiMoEModel",
+    "RouterOutput",
+    "SSMConfig",
+    "SparseMoE",
+    "SwiGLU",
+    "center_pool",
+    "cls_pool",
+    "count_parameters",
+    "load_released_folder",
+    "masked_lm_loss",
+    "masked_mean_pool",
+    "ours_to_released",
+    "released_to_ours",
+]

@@ -1,0 +1,1 @@
+"""Subcommands of the ``plantbimoe`` console script (registered in `plantbimoe.cli.SUBCOMMANDS`)."""
