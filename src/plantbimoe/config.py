@@ -203,11 +203,11 @@ class PlantBiMoEConfig:
         m = self.pad_vocab_size_multiple
         return (self.vocab_size + m - 1) // m * m
 
-    def moe_layer_indices(self) -> tuple[int, ...]:
+    def moe_layer_indices(self) -> list[int]:
         """Indices of the MoE layers: ``moe_layers`` if set, else (i + 1) % moe_every == 0."""
         if self.moe_layers is not None:
-            return tuple(sorted(self.moe_layers))
-        return tuple(i for i in range(self.n_layer) if (i + 1) % self.moe_every == 0)
+            return sorted(self.moe_layers)
+        return [i for i in range(self.n_layer) if (i + 1) % self.moe_every == 0]
 
     def is_moe_layer(self, i: int) -> bool:
         return i in self.moe_layer_indices()

@@ -31,15 +31,15 @@ def test_released_values_and_defaults() -> None:
     assert config == PlantBiMoEConfig.preset("base")
     assert config.dt_rank == 32  # "auto" = ceil(512 / 16)
     assert config.d_inner == 1024
-    assert config.moe_layer_indices() == (1, 3, 5, 7, 9, 11, 13, 15)
+    assert config.moe_layer_indices() == [1, 3, 5, 7, 9, 11, 13, 15]
     assert config.router_renormalize is False
 
 
 def test_vocab_padding_and_moe_placement() -> None:
     config = PlantBiMoEConfig(vocab_size=13, pad_vocab_size_multiple=6, n_layer=6, moe_every=3)
     assert config.padded_vocab_size == 18
-    assert config.moe_layer_indices() == (2, 5)
-    assert PlantBiMoEConfig(n_layer=6, moe_layers=[4, 0]).moe_layer_indices() == (0, 4)
+    assert config.moe_layer_indices() == [2, 5]
+    assert PlantBiMoEConfig(n_layer=6, moe_layers=[4, 0]).moe_layer_indices() == [0, 4]
     assert PlantBiMoEConfig(d_model=100).dt_rank == 7
 
 

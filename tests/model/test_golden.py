@@ -47,7 +47,7 @@ def test_residual_stream_per_layer_matches(golden_run) -> None:
 def test_routing_matches(golden_run) -> None:
     model, out = golden_run
     ref = json.loads((GOLDEN_DIR / "router.json").read_text())
-    assert list(model.config.moe_layer_indices()) == ref["moe_layer_indices"]
+    assert model.config.moe_layer_indices() == ref["moe_layer_indices"]
     assert len(out.backbone.routing) == len(ref["moe_layer_indices"])
     for routing, layer in zip(out.backbone.routing, ref["moe_layer_indices"], strict=True):
         expected = ref["layers"][str(layer)]
