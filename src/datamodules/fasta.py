@@ -72,7 +72,8 @@ def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
 Event = tuple[str, str, int] | bytes
 
 
-def _events(path: PathLike, on_progress: ProgressCallback | None = None) -> Iterator[Event]:
+def _events(path: PathLike, on_progress: ProgressCallback | None = None,
+            unique_names: bool = True) -> Iterator[Event]:
     """Yield (name, description, header line) at each record start, then its sequence pieces."""
     path = Path(path)
     block_size = BLOCK_SIZE  # read at call time, so tests can shrink it
@@ -82,24 +83,23 @@ def _events(path: PathLike, on_progress: ProgressCallback | None = None) -> Iter
     line = 1  # line number of the next unread byte
     at_line_start = True
     header: bytearray | None = None  # bytes of a header line being read
-    header_line = 0
+    header_line = record_line = 0
 
     def where() -> str:
-        return f"{path}: record {name!r} (header at line {seen[name]})" if name else f"{path}"
+        return f"{path}: record {name!r} (header at line {record_line})" if name else f"{path}"
 
     def start_record() -> Iterator[tuple[str, str, int]]:
-        nonlocal name, length
+        nonlocal name, length, record_line
         text = header.decode("utf-8", errors="replace").strip()
         if not text:
             raise FastaFormatError(f"{path}: line {header_line}: header line '>' has no record name")
-        new_name, _, description = text.partition(" ")
-        new_name = new_name.split("\t")[0]
-        if new_name in seen:
+        new_name, *rest = text.split(maxsplit=1)
+        if unique_names and new_name in seen:
             raise FastaFormatError(f"{path}: duplicate record name {new_name!r} at line {header_line} "
                                    f"(first seen at line {seen[new_name]}); record names must be unique")
-        seen[new_name] = header_line
-        name, length = new_name, 0
-        yield name, description.strip(), header_line
+        seen.setdefault(new_name, header_line)
+        name, length, record_line = new_name, 0, header_line
+        yield name, rest[0] if rest else "", header_line
 
     def end_record() -> None:
         if name is not None and length == 0:
@@ -176,11 +176,15 @@ def _clean(segment: bytes, path: Path, name: str | None, length: int, line: int,
     return segment.translate(None, _WHITESPACE)
 
 
-def read_fasta(path: PathLike, on_progress: ProgressCallback | None = None) -> Iterator[FastaRecord]:
-    """Yield whole records one at a time (memory: one record)."""
+def read_fasta(path: PathLike, on_progress: ProgressCallback | None = None,
+               unique_names: bool = True) -> Iterator[FastaRecord]:
+    """Yield whole records one at a time (memory: one record).
+
+    `unique_names=False` allows repeated record names (sequence-level datasets, not genomes).
+    """
     current: tuple[str, str, int] | None = None
     pieces: list[bytes] = []
-    for event in _events(path, on_progress):
+    for event in _events(path, on_progress, unique_names):
         if isinstance(event, bytes):
             pieces.append(event)
             continue

@@ -109,3 +109,10 @@ def test_other_compression_is_refused(tmp_path):
     path.write_bytes(b"BZh91AY&SY")
     with pytest.raises(FastaFormatError, match="bzip2-compressed"):
         list(read_fasta(path))
+
+
+def test_repeated_names_allowed_on_request(tmp_path):
+    path = write(tmp_path / "seqs.fa", ">s|1\nAC\n>s|1\nGG\n>t|0\nT\n")
+    assert [r.sequence for r in read_fasta(path, unique_names=False)] == [b"AC", b"GG", b"T"]
+    with pytest.raises(FastaFormatError, match="duplicate record name 's|1'"):
+        list(read_fasta(path))
