@@ -68,6 +68,7 @@ def load_genome(fasta: Mapping[str, Sequence[str]], progress: bool = True) -> li
         done = 0
         for assembly, path in files:
             bar.update(task, description=f"reading {assembly}")
+
             def advance(n: int, base: int = done) -> None:
                 bar.update(task, completed=base + n)
 
