@@ -1,0 +1,71 @@
+"""End to end: the default experiment trains, logs to TensorBoard, checkpoints and resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tasks.runner import run
+from tests.framework.hydra_utils import compose_config
+
+# A short run of the default experiment: tiny windows, few steps, one validation pass.
+SMALL = [
+    "data.window_length=64",
+    "data.batch_size=2",
+    "data.val_windows=4",
+    "data.train_windows_per_epoch=64",
+    "trainer.max_steps=4",
+    "trainer.val_check_interval=2",
+    "trainer.log_every_n_steps=1",
+    "task.log_expert_load_every=1",
+    "scheduler.warmup_steps=1",
+    "callbacks.progress_bar=null",
+]
+
+
+def _scalar_tags(run_dir: Path) -> set[str]:
+    tags: set[str] = set()
+    for event_file in run_dir.rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(event_file), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+    return tags
+
+
+@pytest.mark.slow
+def test_fast_dev_run_of_default_experiment(tmp_path: Path) -> None:
+    cfg = compose_config(["debug=fdr", "data.window_length=64", "data.batch_size=2", "data.val_windows=2"], tmp_path)
+    assert cfg.task_name == "debug"
+    run(cfg)
+
+
+@pytest.mark.slow
+def test_default_run_logs_tags_checkpoints_and_resumes(tmp_path: Path) -> None:
+    cfg = compose_config(SMALL + ["test=false"], tmp_path / "first")
+    metric = run(cfg)
+    assert metric is not None and torch.isfinite(torch.tensor(metric))
+
+    tags = _scalar_tags(tmp_path / "first" / "tensorboard")
+    expected = {
+        "train/loss", "val/loss", "val/masked_acc", "val/perplexity", "val/baseline_loss",
+        "moe/load_balance_loss", "moe/z_loss", "moe/layer1/expert0", "moe/layer3/expert3",
+    }
+    assert expected <= tags, f"missing TensorBoard tags: {sorted(expected - tags)}"
+    assert (tmp_path / "first" / "summary.json").exists()
+
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert last.exists()
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert state["global_step"] == 4
+
+    resumed = compose_config(
+        [o for o in SMALL if not o.startswith("trainer.max_steps")] + ["trainer.max_steps=6", f"ckpt_path={last}", "test=false"],
+        tmp_path / "second",
+    )
+    run(resumed)
+    state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 6
+    assert state["tokens_seen"] > 0
