@@ -9,33 +9,21 @@ from .config import PlantBiMoEConfig
 from .mamba import Mamba
 
 
-def reverse_index(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions (b, L) that reverse each right-padded row within its own length; pads stay put.
-
-    Position t < n_b maps to n_b - 1 - t and t >= n_b to itself (n_b = real tokens of row b), so
-    the map is its own inverse. The mask must be right-padded (a prefix of True per row).
-    """
-    length = attention_mask.shape[1]
-    n = attention_mask.sum(dim=1, keepdim=True)
-    t = torch.arange(length, device=attention_mask.device)
-    return torch.where(t < n, n - 1 - t, t)
-
-
-def reverse_sequences(x: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
-    """Reverse (b, L, d) along L, within each row's length when ``index`` (from `reverse_index`)."""
-    if index is None:
-        return x.flip(1)
-    return x.gather(1, index[..., None].expand_as(x))
-
-
 class BiMamba(nn.Module):
     """``mamba_fwd`` over the sequence and ``mamba_rev`` over the reversed one (reversed back),
     combined by "add" or "ew_multiply".
 
     With ``weight_tie`` the two directions share the ``in_proj`` and ``out_proj`` modules (the
-    same Parameter objects); conv1d, x_proj, dt_proj, A_log and D stay per direction. With an
-    attention mask, each right-padded row is reversed within its own length, so padding stays at
-    the end in both directions and never flows into real tokens.
+    same Parameter objects); conv1d, x_proj, dt_proj, A_log and D stay per direction. A per-token
+    linear map commutes with reversal, so tied projections run once: in_proj on the input (its
+    output is reversed for mamba_rev) and, with "add", out_proj on the sum of both directions.
+    This is the original computation, up to float rounding, at about half the projection cost.
+
+    Padding: the mixers make masked positions transparent (zero conv input, dt = 0, so the state
+    passes through unchanged), so a plain flip serves the reverse direction: after it, right
+    padding leads the sequence, yet the real tokens see exactly what they would see alone. Real
+    positions of a right- or left-padded batch thus equal each sequence run alone, in both
+    directions, without a per-row gather.
     """
 
     def __init__(
@@ -79,11 +67,20 @@ class BiMamba(nn.Module):
         )
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """hidden (b, L, d) -> (b, L, d); attention_mask (b, L) bool, right padding."""
-        out = self.mamba_fwd(hidden, attention_mask)
-        if self.mamba_rev is None:
-            return out
-        index = None if attention_mask is None else reverse_index(attention_mask)
-        out_rev = self.mamba_rev(reverse_sequences(hidden, index), attention_mask)
-        out_rev = reverse_sequences(out_rev, index)
+        """hidden (b, L, d) -> (b, L, d); attention_mask (b, L) bool, True = real token."""
+        fwd, rev = self.mamba_fwd, self.mamba_rev
+        if rev is None:
+            return fwd(hidden, attention_mask)
+        mask_rev = None if attention_mask is None else attention_mask.flip(1)
+        if rev.in_proj is fwd.in_proj and rev.out_proj is fwd.out_proj:  # tied: project once
+            xz = fwd.in_proj(hidden)
+            y_fwd = fwd.mix(xz, attention_mask)
+            y_rev = rev.mix(xz.flip(1), mask_rev).flip(1)
+            if self.strategy == "add":
+                out = fwd.out_proj(y_fwd + y_rev)
+                return out if fwd.out_proj.bias is None else out + fwd.out_proj.bias  # bias counted twice
+            out, out_rev = fwd.out_proj(y_fwd), fwd.out_proj(y_rev)
+        else:
+            out = fwd(hidden, attention_mask)
+            out_rev = rev(hidden.flip(1), mask_rev).flip(1)
         return out + out_rev if self.strategy == "add" else out * out_rev

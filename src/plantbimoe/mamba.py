@@ -60,8 +60,13 @@ class Mamba(nn.Module):
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """hidden (b, L, d_model) -> (b, L, d_model)."""
-        length = hidden.shape[1]
-        x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)  # (b, d_inner, L) each
+        return self.out_proj(self.mix(self.in_proj(hidden), attention_mask))
+
+    def mix(self, xz: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Everything between the projections: in_proj output (b, L, 2 d_inner) -> gated scan
+        output (b, L, d_inner), ready for out_proj."""
+        length = xz.shape[1]
+        x, z = xz.transpose(1, 2).chunk(2, dim=1)  # (b, d_inner, L) each
         keep = None if attention_mask is None else attention_mask[:, None, :].to(x.dtype)
         if keep is not None:
             x = x * keep
@@ -70,23 +75,21 @@ class Mamba(nn.Module):
         dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in as delta_bias
         A = -torch.exp(self.A_log.float())
-        B = B.transpose(1, 2).contiguous()
-        C = C.transpose(1, 2).contiguous()
         delta_bias = self.dt_proj.bias.float()
         softplus = True
         if keep is not None:  # dt = 0 at padding: exp(0 * A) = 1 and no input drive
             delta = F.softplus(delta.float() + delta_bias[:, None]) * keep
             delta_bias, softplus = None, False
         y = selective_scan(
-            x.contiguous(),
-            delta.contiguous(),
+            x,
+            delta,
             A,
-            B,
-            C,
+            B.transpose(1, 2),
+            C.transpose(1, 2),
             self.D.float(),
-            z=z.contiguous(),
+            z=z,
             delta_bias=delta_bias,
             delta_softplus=softplus,
             backend=self.scan_backend,
         )
-        return self.out_proj(y.to(x.dtype).transpose(1, 2))
+        return y.to(x.dtype).transpose(1, 2)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from plantbimoe import BiMamba, Mamba, count_parameters
-from plantbimoe.bimamba import reverse_index, reverse_sequences
 
 D = 16
 KW = dict(d_state=4, d_conv=4, expand=2)
@@ -50,15 +49,6 @@ def test_flipped_input_equals_flipped_output_of_swapped_model(strategy: str) -> 
         right = _swapped(bi)(x).flip(1)
     assert torch.allclose(left, right, atol=1e-6)
     assert not torch.allclose(left, bi(x).flip(1), atol=1e-3)  # the directions really differ
-
-
-def test_reverse_within_lengths() -> None:
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
-    x = torch.arange(10.0).view(2, 5, 1)
-    idx = reverse_index(mask)
-    assert idx.tolist() == [[2, 1, 0, 3, 4], [4, 3, 2, 1, 0]]
-    assert reverse_sequences(x, idx)[..., 0].tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
-    assert torch.equal(reverse_sequences(reverse_sequences(x, idx), idx), x)
 
 
 def test_mamba_masked_positions_never_reach_real_ones() -> None:
