@@ -24,3 +24,11 @@ def test_info_config_path_and_bad_name(capsys: pytest.CaptureFixture[str]) -> No
     assert "d_model:         64" in capsys.readouterr().out
     assert main(["info", "no-such-preset"]) == 2
     assert "available: base, tiny" in capsys.readouterr().err
+
+
+def test_library_imports_neither_lightning_nor_hydra() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, plantbimoe; sys.exit(any(m in sys.modules for m in ('lightning', 'hydra')))"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
