@@ -1,0 +1,161 @@
+"""A floor for every table: k-mer frequencies with logistic or ridge regression, no deep model.
+
+Runs on the same composed config as train.py (same datasets, splits, caps), picks the L2 strength
+on validation by the dataset's headline metric, and logs ``val/*`` and ``test/*`` the same way
+(TensorBoard under the run folder, plus ``results.json`` labelled ``kmer``):
+
+    python -m baselines.kmer experiment=finetune_arabidopsis data/mpgb=embedded/tair10_lncrna
+    python -m baselines.kmer experiment=finetune_mpgb data/mpgb=core_promoter +kmer.k=[4,5,6]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig
+
+from datamodules.mpgb.readers import LabeledSequences
+from plantbimoe.tokenizer import A_ID, T_ID
+from tasks.metrics import build_metrics, metric_inputs, output_size
+from tasks.sequence import write_results
+
+log = logging.getLogger(__name__)
+DEFAULT_K = (2, 3, 4, 5)
+DEFAULT_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def kmer_frequencies(data: LabeledSequences, ks: Sequence[int] = DEFAULT_K) -> np.ndarray:
+    """(N, sum 4^k) float32: per sequence, the frequency of every k-mer over A/C/G/T windows."""
+    tokens = data.tokens.astype(np.int64)
+    is_base = (tokens >= A_ID) & (tokens <= T_ID)
+    base = np.where(is_base, tokens - A_ID, 0)
+    seq_id = np.repeat(np.arange(len(data)), data.lengths())
+    blocks = []
+    for k in ks:
+        n = len(tokens) - k + 1
+        if n <= 0:
+            blocks.append(np.zeros((len(data), 4**k), dtype=np.float32))
+            continue
+        code = np.zeros(n, dtype=np.int64)
+        valid = np.ones(n, dtype=bool)
+        for offset in range(k):
+            code = code * 4 + base[offset : offset + n]
+            valid &= is_base[offset : offset + n]
+        valid &= seq_id[:n] == seq_id[k - 1 :]  # the window stays inside one sequence
+        counts = np.bincount(seq_id[:n][valid] * 4**k + code[valid], minlength=len(data) * 4**k)
+        counts = counts.reshape(len(data), 4**k).astype(np.float32)
+        blocks.append(counts / np.maximum(counts.sum(1, keepdims=True), 1.0))
+    return np.concatenate(blocks, axis=1)
+
+
+def fit_linear(
+    x: torch.Tensor, y: torch.Tensor, task_type: str, num_labels: int, alpha: float
+) -> torch.nn.Linear:
+    """Ridge regression (closed form) or L2-penalised logistic / softmax regression (L-BFGS)."""
+    model = torch.nn.Linear(x.shape[1], output_size(task_type, num_labels))
+    if task_type == "regression":
+        design = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+        penalty = alpha * len(x) * torch.eye(design.shape[1], dtype=torch.float64)
+        penalty[-1, -1] = 0.0  # the intercept is not penalised
+        solution = torch.linalg.solve(design.T @ design + penalty, design.T @ y.double()[:, None])
+        model.weight.data, model.bias.data = solution[:-1].T.float(), solution[-1].float()
+        return model
+    torch.nn.init.zeros_(model.weight)
+    torch.nn.init.zeros_(model.bias)
+    optimizer = torch.optim.LBFGS(model.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        out = model(x)
+        if task_type == "multiclass":
+            loss = torch.nn.functional.cross_entropy(out, y.long())
+        else:
+            target = y.float() if task_type == "multilabel" else y.float()[:, None]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out, target)
+        loss = loss + alpha * model.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return model
+
+
+def evaluate(
+    model: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, task_type: str, num_labels: int, prefix: str
+) -> dict[str, float]:
+    """The task's metric collection on (x, y), keys ``<prefix>/<metric>``."""
+    metrics = build_metrics(task_type, num_labels)
+    with torch.no_grad():
+        metrics.update(*metric_inputs(task_type, model(x), y))
+    return {f"{prefix}/{name}": float(value) for name, value in metrics.compute().items()}
+
+
+def run_baseline(
+    datamodule, ks: Sequence[int] = DEFAULT_K, alphas: Sequence[float] = DEFAULT_ALPHAS
+) -> tuple[dict[str, float], float]:
+    """Fit on train for each alpha, keep the best on validation, return (val + test metrics, alpha)."""
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
+    feats = {
+        split: torch.from_numpy(kmer_frequencies(datamodule.splits[split], ks))
+        for split in ("train", "val", "test")
+    }
+    mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
+    x = {split: (f - mean) / std for split, f in feats.items()}
+    y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in x}
+    best = None
+    for alpha in alphas:
+        model = fit_linear(x["train"], y["train"], task_type, k, alpha)
+        val = evaluate(model, x["val"], y["val"], task_type, k, "val")
+        log.info("kmer alpha=%g val/%s=%.4f", alpha, headline, val[f"val/{headline}"])
+        if best is None or val[f"val/{headline}"] > best[1][f"val/{headline}"]:
+            best = (model, val, alpha)
+    model, val, alpha = best
+    metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}
+    metrics.update(evaluate(model, x["test"], y["test"], task_type, k, "test"))
+    return metrics, alpha
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point: same overrides as train.py; ``+kmer.k`` and ``+kmer.alphas`` tune the baseline."""
+    options = cfg.get("kmer") or {}
+    datamodule = hydra.utils.instantiate(cfg.data)
+    if not hasattr(datamodule, "splits"):
+        raise ValueError("the k-mer baseline needs an MPGB-format dataset: select data/mpgb=<dataset>")
+    datamodule.prepare_data()
+    metrics, alpha = run_baseline(
+        datamodule, tuple(options.get("k", DEFAULT_K)), tuple(options.get("alphas", DEFAULT_ALPHAS))
+    )
+    out = Path(cfg.paths.output_dir)
+    logger = TensorBoardLogger(save_dir=str(out), name="tensorboard", version="")
+    logger.log_hyperparams({"model": "kmer", "k": list(options.get("k", DEFAULT_K)), "alpha": alpha})
+    logger.log_metrics(metrics, step=0)
+    logger.finalize("success")
+    write_results(
+        out,
+        {
+            "dataset": datamodule.name,
+            "task_group": datamodule.task_group,
+            "task_type": datamodule.task_type,
+            "metric": datamodule.metric,
+            "label": "kmer",
+            "seed": int(cfg.seed),
+            "init_from": None,
+            "metrics": metrics,
+        },
+    )
+    headline = f"test/{datamodule.metric}"
+    log.info("kmer baseline on %s: %s = %.4f (alpha %g)", datamodule.name, headline, metrics[headline], alpha)
+    return metrics[f"val/{datamodule.metric}_best"]
+
+
+if __name__ == "__main__":
+    main()

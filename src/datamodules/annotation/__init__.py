@@ -1,0 +1,1 @@
+"""Benchmark examples derived from a genome annotation (GFF3 + genome FASTA)."""

@@ -1,0 +1,79 @@
+"""Task types of the MPGB sequence tasks and parsing of their label fields."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
+_SEPARATORS = re.compile(r"[;,\s]+")
+
+
+class LabelError(ValueError):
+    """A label that does not fit the declared task (the caller adds the file and row)."""
+
+
+def check_task(task_type: str, num_labels: int) -> None:
+    """Raise if `task_type` is unknown or `num_labels` does not suit it."""
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+    if task_type == "binary" and num_labels != 2:
+        raise ValueError(f"a binary task has num_labels 2, got {num_labels}")
+    if task_type in ("multiclass", "multilabel") and num_labels < 2:
+        raise ValueError(f"a {task_type} task needs num_labels >= 2, got {num_labels}")
+    if task_type == "regression" and num_labels != 1:
+        raise ValueError(f"a regression task has one target (num_labels 1), got {num_labels}")
+
+
+def label_dtype(task_type: str) -> np.dtype:
+    """Storage dtype of parsed labels: int64 class ids, float32 vectors or targets."""
+    return np.dtype(np.int64) if task_type in ("binary", "multiclass") else np.dtype(np.float32)
+
+
+def parse_label(text: str, task_type: str, num_labels: int) -> int | list[float] | float:
+    """One label field as a class id (binary, multiclass), a 0/1 vector (multilabel) or a float.
+
+    Multi-label fields are either a 0/1 vector of length `num_labels` or the list of active label
+    indices, joined by ``;`` (commas or spaces also accepted), e.g. ``0;1;0`` or ``1``.
+    """
+    text = text.strip()
+    if not text:
+        raise LabelError("empty label")
+    if task_type in ("binary", "multiclass"):
+        return _class_id(text, num_labels)
+    if task_type == "multilabel":
+        return _multilabel(text, num_labels)
+    return _finite_float(text)
+
+
+def _class_id(text: str, num_labels: int) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value.is_integer() or not 0 <= value < num_labels:
+        raise LabelError(f"label {text!r} is outside the declared classes 0..{num_labels - 1}")
+    return int(value)
+
+
+def _multilabel(text: str, num_labels: int) -> list[float]:
+    parts = [p for p in _SEPARATORS.split(text) if p]
+    ids = [_class_id(p, num_labels) for p in parts]
+    vector = [0.0] * num_labels
+    if len(ids) == num_labels and set(ids) <= {0, 1} and num_labels > 2:
+        return [float(i) for i in ids]
+    for i in ids:
+        vector[i] = 1.0
+    return vector
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise LabelError(f"regression target {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise LabelError(f"regression target {text!r} is not finite (NaN or infinity)")
+    return value

@@ -1,0 +1,185 @@
+"""One LightningModule for every MPGB sequence task: binary, multi-class, multi-label, regression."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torchmetrics import MaxMetric, MeanMetric
+
+from datamodules.mpgb.labels import check_task
+from plantbimoe import PlantBiMoEConfig, PlantBiMoEModel
+from plantbimoe.tokenizer import reverse_complement_padded
+from tasks.base import OptimizedTask, to_plain_dict
+from tasks.heads import SequenceHead
+from tasks.init_from import LoadReport, load_backbone
+from tasks.metrics import build_metrics, compute_loss, metric_inputs, output_size
+
+RESULTS_FILE = "results.json"
+
+
+class SequenceTask(OptimizedTask):
+    """Backbone + pooled head, trained with the loss of `task_type`.
+
+    Logs ``train/loss``, ``<stage>/loss`` and ``<stage>/<metric>`` for val and test (see
+    tasks.metrics), ``val/<headline>_best`` (best validation value so far) and ``moe/*`` router
+    losses. ``rc_eval`` averages the outputs of each sequence and its reverse complement at
+    evaluation. `init_from(path)` loads a pretraining checkpoint's backbone (train.py calls it for
+    the top-level ``init_from``); ``freeze_backbone`` trains the head only; ``backbone_lr_factor``
+    scales the backbone's learning rate.
+    After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
+    """
+
+    def __init__(
+        self,
+        backbone: Mapping,
+        optimizer: Callable[..., Optimizer],
+        task_type: str,
+        num_labels: int,
+        metric: str,
+        scheduler: Callable[..., Any] | None = None,
+        pooling: str = "mean",
+        head_hidden_size: int | None = None,
+        dropout: float = 0.1,
+        rc_eval: bool = False,
+        freeze_backbone: bool = False,
+        backbone_lr_factor: float = 1.0,
+        aux_loss_weight: float = 1.0,
+        init_strict: bool = True,
+        run_label: str | None = None,
+    ) -> None:
+        hparams = {
+            k: v for k, v in locals().items() if k not in ("self", "optimizer", "scheduler", "__class__")
+        }
+        super().__init__(optimizer, scheduler)
+        check_task(task_type, num_labels)
+        backbone_dict = to_plain_dict(backbone)
+        self.save_hyperparameters({**hparams, "backbone": backbone_dict})
+        self.task_type, self.num_labels, self.metric = task_type, num_labels, metric
+        self.backbone = PlantBiMoEModel(PlantBiMoEConfig.from_dict(backbone_dict))
+        d_model = self.backbone.config.d_model
+        self.head = SequenceHead(
+            d_model, output_size(task_type, num_labels), pooling, head_hidden_size, dropout
+        )
+        self.rc_eval, self.freeze_backbone = rc_eval, freeze_backbone
+        self.backbone_lr_factor, self.aux_loss_weight = backbone_lr_factor, aux_loss_weight
+        self.init_strict, self.initialised_from = init_strict, None
+        self.run_label = run_label or "random-init"
+        if metric not in (names := build_metrics(task_type, num_labels).keys()):
+            raise ValueError(
+                f"metric {metric!r} is not logged for {task_type}; choose one of {sorted(names)}"
+            )
+        self.val_metrics = build_metrics(task_type, num_labels).clone(prefix="val/")
+        self.test_metrics = build_metrics(task_type, num_labels).clone(prefix="test/")
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_best = MaxMetric()
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    def lr_groups(self) -> list[tuple[nn.Module, float]]:
+        groups = [(self.head, 1.0)]
+        if not self.freeze_backbone:
+            groups.append((self.backbone, self.backbone_lr_factor))
+        return groups
+
+    def init_from(self, path: str | Path) -> LoadReport:
+        """Load the backbone of a pretraining checkpoint (see tasks.init_from.load_backbone)."""
+        report = load_backbone(self.backbone, path, strict=self.init_strict)
+        self.initialised_from = str(path)
+        if self.hparams.get("run_label") is None:
+            self.run_label = Path(path).stem if Path(path).suffix else Path(path).name
+        return report
+
+    def on_train_epoch_start(self) -> None:
+        if self.freeze_backbone:
+            self.backbone.eval()
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs, MoE auxiliary loss): outputs are (B, 1) or (B, K) logits or regression values."""
+        out = self.backbone(input_ids, attention_mask=attention_mask)
+        return self.head(out.last_hidden_state, attention_mask), out.aux_loss
+
+    def predict_batch(self, batch: Mapping[str, torch.Tensor], rc_average: bool) -> torch.Tensor:
+        """Outputs for a batch; with `rc_average`, the mean over the batch and its reverse complement."""
+        outputs, _ = self(batch["input_ids"], batch["attention_mask"])
+        if rc_average:
+            rc_ids = reverse_complement_padded(batch["input_ids"], batch["attention_mask"])
+            outputs = 0.5 * (outputs + self(rc_ids, batch["attention_mask"])[0])
+        return outputs
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        outputs, aux = self(batch["input_ids"], batch["attention_mask"])
+        task_loss = compute_loss(self.task_type, outputs, batch["labels"])
+        loss = task_loss if aux is None else task_loss + self.aux_loss_weight * aux
+        size = batch["input_ids"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/task_loss", task_loss, batch_size=size)
+        if aux is not None:
+            self.log("moe/aux_loss", aux, batch_size=size)
+        return loss
+
+    def _evaluate(self, batch: Mapping[str, torch.Tensor], metrics, loss_metric: MeanMetric) -> None:
+        outputs = self.predict_batch(batch, self.rc_eval)
+        labels = batch["labels"]
+        loss_metric.update(compute_loss(self.task_type, outputs, labels), weight=labels.shape[0])
+        metrics.update(*metric_inputs(self.task_type, outputs, labels))
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.val_metrics, self.val_loss)
+
+    def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metrics, self.test_loss)
+
+    def _epoch_end(self, stage: str, metrics, loss_metric: MeanMetric) -> dict[str, float]:
+        values = {name: float(value) for name, value in metrics.compute().items()}
+        values[f"{stage}/loss"] = float(loss_metric.compute())
+        metrics.reset()
+        loss_metric.reset()
+        self.log_dict(values, prog_bar=False)
+        return values
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self.val_metrics.reset()
+            self.val_loss.reset()
+            return
+        values = self._epoch_end("val", self.val_metrics, self.val_loss)
+        self.val_best.update(torch.tensor(values[f"val/{self.metric}"]))
+        self.log(f"val/{self.metric}_best", self.val_best.compute(), prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        values = self._epoch_end("test", self.test_metrics, self.test_loss)
+        if self.trainer.is_global_zero:
+            self._write_results(values)
+
+    def _write_results(self, values: dict[str, float]) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        results = {
+            "dataset": getattr(datamodule, "name", None),
+            "task_group": getattr(datamodule, "task_group", None),
+            "task_type": self.task_type,
+            "metric": self.metric,
+            "label": self.run_label,
+            "seed": int(os.environ.get("PL_GLOBAL_SEED", -1)),
+            "init_from": self.initialised_from,
+            "metrics": values,
+        }
+        write_results(Path(self.trainer.default_root_dir), results)
+
+
+def write_results(folder: Path, results: dict) -> Path:
+    """Write `results` as `folder/results.json` atomically (temporary name, then rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RESULTS_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path

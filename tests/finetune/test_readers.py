@@ -1,0 +1,121 @@
+"""Each MPGB format parses; bad input fails with the file and row named."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datamodules.mpgb.readers import DatasetFormatError, read_dataset
+from plantbimoe.tokenizer import decode
+from tests.finetune.helpers import write_fasta, write_table
+
+ROWS = [("ACGTN", "1"), ("ggcca", "0"), ("TTRA", "1")]
+
+
+@pytest.mark.parametrize("fmt", ["fasta", "csv", "tsv"])
+def test_each_format_parses(fmt: str, tmp_path: Path) -> None:
+    path = tmp_path / f"train.{fmt}"
+    if fmt == "fasta":
+        write_fasta(path, ROWS)
+    else:
+        write_table(path, ROWS, "," if fmt == "csv" else "\t")
+    data = read_dataset(path, fmt, "binary", 2)
+    assert len(data) == 3
+    assert [decode(data.sequence(i)) for i in range(3)] == ["ACGTN", "GGCCA", "TTNA"]
+    assert data.labels.tolist() == [1, 0, 1]
+    assert data.labels.dtype == np.int64
+
+
+def test_gzip_csv_and_multilabel_forms(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("sequence,label\nACGT,0;1;1\nACGT,2\nACGT,0;2\n")
+    data = read_dataset(path, "csv", "multilabel", 3)
+    assert data.labels.tolist() == [[0, 1, 1], [0, 0, 1], [1, 0, 1]]
+
+
+def test_regression_and_multiclass(tmp_path: Path) -> None:
+    reg = read_dataset(
+        write_table(tmp_path / "r.tsv", [("ACGT", "0.5"), ("AC", "-1e-1")], "\t"), "tsv", "regression", 1
+    )
+    assert reg.labels.dtype == np.float32 and reg.labels.tolist() == pytest.approx([0.5, -0.1])
+    multi = read_dataset(
+        write_table(tmp_path / "m.csv", [("ACGT", "2"), ("AC", "0")]), "csv", "multiclass", 3
+    )
+    assert multi.labels.tolist() == [2, 0]
+
+
+@pytest.mark.parametrize(
+    ("content", "task", "num_labels", "match"),
+    [
+        ("seq,label\nACGT,1\n", "binary", 2, r"line 1: missing column\(s\) \['sequence'\]"),
+        (
+            "sequence,label\nACGT,1\nACGT,2\n",
+            "binary",
+            2,
+            r"line 3: label '2' is outside the declared classes 0..1",
+        ),
+        (
+            "sequence,label\nACGT,1.5\n",
+            "multiclass",
+            3,
+            r"line 2: label '1.5' is outside the declared classes 0..2",
+        ),
+        (
+            "sequence,label\nACGT,0.1\nACGT,nan\n",
+            "regression",
+            1,
+            r"line 3: regression target 'nan' is not finite",
+        ),
+        ("sequence,label\nACGT,abc\n", "regression", 1, r"line 2: regression target 'abc' is not a number"),
+        ("sequence,label\nACGT,1\n,0\n", "binary", 2, r"line 3: empty sequence"),
+        ("sequence,label\nACGT,\n", "binary", 2, r"line 2: empty label"),
+        ("sequence,label\nACXT,1\n", "binary", 2, r"line 2: invalid character 'X' at sequence position 3"),
+        ("sequence,label\nACGT,1,extra\n", "binary", 2, r"line 2: 3 fields, the header has 2"),
+        ("", "binary", 2, r"empty file"),
+    ],
+)
+def test_bad_tables_name_file_and_row(
+    content: str, task: str, num_labels: int, match: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetFormatError, match=match) as info:
+        read_dataset(path, "csv", task, num_labels)
+    assert str(path) in str(info.value)
+
+
+def test_bad_fasta_names_record(tmp_path: Path) -> None:
+    path = tmp_path / "bad.fa"
+    path.write_text(">a|1\nACGT\n>b\nACGT\n")
+    with pytest.raises(DatasetFormatError, match=r"bad.fa: record 2 \('b'\): header has no '\|label' field"):
+        read_dataset(path, "fasta", "binary", 2)
+    path.write_text(">a|1\nACGT\n>b|7\nACGT\n")
+    with pytest.raises(DatasetFormatError, match=r"record 2 \('b'\): label '7' is outside"):
+        read_dataset(path, "fasta", "binary", 2)
+
+
+def test_too_long_truncates_centre_with_count_or_refuses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_table(tmp_path / "long.csv", [("AAACCCGGG", "1"), ("ACG", "0"), ("TTTTGGGGCC", "0")])
+    with caplog.at_level(logging.WARNING):
+        data = read_dataset(path, "csv", "binary", 2, max_length=3)
+    assert [decode(data.sequence(i)) for i in range(3)] == ["CCC", "ACG", "TGG"]
+    assert "2 of 3 sequences longer than max_length=3 were truncated" in caplog.text
+    with pytest.raises(DatasetFormatError, match=r"line 2: sequence of 9 bp is longer than max_length=3"):
+        read_dataset(path, "csv", "binary", 2, max_length=3, too_long="error")
+
+
+def test_missing_file_and_bad_options(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        read_dataset(tmp_path / "nope.csv", "csv", "binary", 2)
+    path = write_table(tmp_path / "x.csv", ROWS)
+    with pytest.raises(ValueError, match="unknown dataset format 'parquet'"):
+        read_dataset(path, "parquet", "binary", 2)
+    with pytest.raises(ValueError, match="a binary task has num_labels 2"):
+        read_dataset(path, "csv", "binary", 3)
