@@ -5,9 +5,9 @@ every expert's tokens form one contiguous segment of a gathered (tokens * k, d) 
 expert then runs as one batched matmul over its segment, and the outputs are gathered back to
 token order and mixed with the routing weights. No per-token Python work, no token dropping.
 
-- "grouped" (default on CUDA with bf16 compute and SM >= 80, when `torch.nn.functional.grouped_mm`
-  exists): the three projections are grouped GEMMs over device-side segment offsets, so the block
-  never synchronises with the host.
+- "grouped" (default on CUDA with bf16 compute, SM >= 80 and sizes divisible by 8, when
+  `torch.nn.functional.grouped_mm` exists): the three projections are grouped GEMMs over
+  device-side segment offsets, so the block never synchronises with the host.
 - "segments" (default elsewhere, e.g. CPU, where a host sync costs nothing): the segment sizes are
   read once per layer (one ``.tolist()`` of E integers) and each expert is an ``F.linear`` call.
 
@@ -73,6 +73,8 @@ class StackedExperts(nn.Module):
             and x.is_cuda
             and self._compute_dtype(x) == torch.bfloat16
             and torch.cuda.get_device_capability(x.device) >= (8, 0)
+            and x.shape[-1] % 8 == 0  # grouped-GEMM kernels need 16-byte aligned rows
+            and self.gate_proj.shape[1] % 8 == 0
         )
 
     def _segments_ffn(self, xs: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:

@@ -112,3 +112,21 @@ def test_every_expert_gets_a_gradient_even_without_tokens() -> None:
     g = moe.experts.gate_proj.grad
     assert g[0].abs().sum() > 0 and torch.all(g[1:] == 0)
     assert moe.router.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_auto_dispatch_matches_segments() -> None:
+    torch.manual_seed(0)
+    moe = SparseMoE(64, 128, E, 2).cuda().to(torch.bfloat16)
+    x = torch.randn(2, 32, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    grouped_expected = hasattr(F, "grouped_mm") and torch.cuda.get_device_capability() >= (8, 0)
+    assert moe.experts._use_grouped(x) == grouped_expected
+    results = []
+    for dispatch in ("auto", "segments"):
+        moe.experts.dispatch = dispatch
+        x.grad = None
+        out, _ = moe(x)
+        out.float().square().sum().backward()
+        results.append((out.float(), x.grad.float()))
+    for a, b in zip(*results, strict=True):
+        assert torch.allclose(a, b, rtol=3e-2, atol=3e-2)

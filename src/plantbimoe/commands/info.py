@@ -32,7 +32,7 @@ def load_config(spec: str) -> PlantBiMoEConfig:
 def describe(config: PlantBiMoEConfig) -> str:
     """The summary `run` prints; the model is built on the meta device (no memory, no init cost)."""
     with torch.device("meta"):
-        model = PlantBiMoEForMaskedLM(config)
+        model = PlantBiMoEForMaskedLM(config, initialize=False)
     total, active = count_parameters(model)
     moe = config.moe_layer_indices()
     mixer = "BiMamba" if config.bidirectional else "Mamba"
