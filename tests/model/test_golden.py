@@ -72,12 +72,15 @@ def test_full_checkpoint_form_loads_identically(tmp_path: Path, golden_run) -> N
         assert torch.equal(a, b), k
 
 
-def test_save_pretrained_form_round_trips() -> None:
-    config = PlantBiMoEConfig.from_json(GOLDEN_DIR / "config.json")
+def test_save_pretrained_form_round_trips(tmp_path: Path, golden_run) -> None:
+    model, _ = golden_run
     released = load_file(str(GOLDEN_DIR / "model.safetensors"))
-    back = ours_to_released(released_to_ours(released, config), config, include_tied=False)
+    back = ours_to_released(released_to_ours(released, model.config), model.config, include_tied=False)
     assert sorted(back) == sorted(released)
     assert all(torch.equal(back[k], released[k]) for k in released)
+    # a live model's state dict exports to a safetensors file (no shared tensors left)
+    save_file(ours_to_released(model.state_dict(), model.config, include_tied=False), str(tmp_path / "m.st"))
+    assert sorted(load_file(str(tmp_path / "m.st"))) == sorted(released)
 
 
 def test_unequal_tied_pair_is_rejected() -> None:
