@@ -1,0 +1,136 @@
+"""Mamba-1 selective scan: h_t = exp(dt*A) h_{t-1} + dt*B_t x_t,  y_t = C_t h_t + D x_t.
+
+Layout follows mamba-ssm: u, delta, z are (batch, d_inner, length); A is (d_inner, d_state);
+B, C are (batch, d_state, length); D and delta_bias are (d_inner,).
+
+Backends: ``reference`` (the sequential loop below, the test oracle), ``torch`` (the chunked
+pure-PyTorch scan of ``scan_torch``, CPU and GPU), ``cuda`` (mamba-ssm's fused kernel, see
+``scan_cuda``) and ``auto`` (``cuda`` for CUDA tensors when mamba-ssm imports, else ``torch``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from plantbimoe.scan_cuda import KERNEL_DTYPES, cuda_scan_available, cuda_selective_scan
+from plantbimoe.scan_torch import chunked_scan
+
+BACKENDS = ("auto", "torch", "cuda", "reference")
+
+
+def selective_scan_reference(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+) -> torch.Tensor:
+    """Plain sequential loop; the oracle every backend is tested against."""
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    dt = delta.transpose(1, 2)  # (b, L, d)
+    decay = torch.exp(dt.unsqueeze(-1) * A)  # (b, L, d, n)
+    drive = (dt * u.transpose(1, 2)).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(2)  # (b, L, d, n)
+    h = torch.zeros_like(decay[:, 0])
+    ys = []
+    for a_t, x_t, c_t in zip(decay.unbind(1), drive.unbind(1), C.transpose(1, 2).unbind(1), strict=True):
+        h = a_t * h + x_t
+        ys.append(torch.einsum("bdn,bn->bd", h, c_t))
+    y = torch.stack(ys, dim=2)  # (b, d, L)
+    if D is not None:
+        y = y + u * D[:, None]
+    if z is not None:
+        y = y * F.silu(z)
+    return y
+
+
+def _token_major(t: torch.Tensor) -> torch.Tensor:
+    """(b, c, L) -> contiguous (b, L, c): a view when already so, else one 2-d transpose per batch
+    element (torch's blocked 2-d transpose is ~2x faster than a permuted 3-d copy)."""
+    tt = t.transpose(1, 2)
+    if tt.is_contiguous():
+        return tt
+    out = t.new_empty(tt.shape)
+    for i in range(t.shape[0]):
+        out[i].copy_(t[i].t())
+    return out
+
+
+def selective_scan_torch(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+    chunk_size: int | None = None,
+    checkpoint_segment: int | None = None,
+) -> torch.Tensor:
+    """The ``torch`` backend: token-major softplus, D skip and gate under autograd around
+    ``chunked_scan``. Returns a (b, d_inner, L) view of a contiguous (b, L, d_inner) tensor."""
+    u, dt = _token_major(u), _token_major(delta)
+    if delta_bias is not None:
+        dt = dt + delta_bias
+    if delta_softplus:
+        dt = F.softplus(dt)
+    y = chunked_scan(dt, dt * u, A, _token_major(B), _token_major(C), chunk_size, checkpoint_segment)
+    if D is not None:
+        y = torch.addcmul(y, u, D)
+    if z is not None:
+        y = y * F.silu(_token_major(z))
+    return y.transpose(1, 2)
+
+
+def resolve_backend(backend: str, u: torch.Tensor) -> str:
+    """The concrete backend ("torch", "cuda" or "reference") that ``backend`` means for ``u``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown scan backend {backend!r}; expected one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    if u.is_cuda and u.dtype in KERNEL_DTYPES and cuda_scan_available():
+        return "cuda"
+    return "torch"
+
+
+def selective_scan(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+    backend: str = "auto",
+    *,
+    chunk_size: int | None = None,
+    checkpoint_segment: int | None = None,
+) -> torch.Tensor:
+    """Selective scan through ``backend`` ("auto", "torch", "cuda", "reference").
+
+    fp32/fp64 inputs are computed in their own dtype; fp16/bf16 inputs are computed in fp32 by
+    the ``torch`` and ``reference`` backends (natively by ``cuda``) and the result is returned in
+    u's dtype. ``chunk_size`` and ``checkpoint_segment`` tune the ``torch`` backend only (defaults:
+    ``scan_torch.CHUNK_SIZE`` / ``scan_torch.CHECKPOINT_SEGMENT``).
+    """
+    name = resolve_backend(backend, u)
+    if name == "cuda":
+        return cuda_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    dtype = u.dtype if u.dtype == torch.float64 else torch.float32
+    up = [t if t is None else t.to(dtype) for t in (u, delta, A, B, C, D, z, delta_bias)]
+    if name == "reference":
+        y = selective_scan_reference(*up, delta_softplus)
+    else:
+        y = selective_scan_torch(*up, delta_softplus, chunk_size, checkpoint_segment)
+    return y.to(u.dtype)
