@@ -36,6 +36,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
 _ACCESSION = re.compile(r"^GC[AF]_\d{9}\.\d+$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*$", re.IGNORECASE)
 EMBEDDED_PREFIX = "embedded:"
+_PROJECT_ROOT = Path(__file__).resolve().parents[3]  # src/datamodules/shards/ -> the checkout
 
 
 class ManifestError(ValueError):
@@ -167,9 +168,18 @@ def parse_manifest(data: Mapping[str, Any], source: str = "<dict>", base_dir: Pa
     return Manifest(corpus=corpus, species=tuple(species), build=build, source=source)
 
 
+def find_manifest(path: str | os.PathLike[str]) -> Path:
+    """A manifest path as given, or (relative and missing there) inside the project checkout."""
+    path = Path(path)
+    if path.is_file() or path.is_absolute():
+        return path
+    in_project = _PROJECT_ROOT / path
+    return in_project if in_project.is_file() else path
+
+
 def load_manifest(path: str | os.PathLike[str], root: str | None = None) -> Manifest:
     """Read and validate a manifest YAML file (see the module docstring)."""
-    path = Path(path)
+    path = find_manifest(path)
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
     try:
