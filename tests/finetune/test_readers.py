@@ -36,6 +36,9 @@ def test_gzip_csv_and_multilabel_forms(tmp_path: Path) -> None:
         handle.write("sequence,label\nACGT,0;1;1\nACGT,2\nACGT,0;2\n")
     data = read_dataset(path, "csv", "multilabel", 3)
     assert data.labels.tolist() == [[0, 1, 1], [0, 0, 1], [1, 0, 1]]
+    path.write_bytes(gzip.compress(b"sequence,label\nACGT,0;1;1;0\n"))
+    with pytest.raises(DatasetFormatError, match=r"line 2: .* 0/1 vector of 4 values, expected num_labels=3"):
+        read_dataset(path, "csv", "multilabel", 3)
 
 
 def test_regression_and_multiclass(tmp_path: Path) -> None:

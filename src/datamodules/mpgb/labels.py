@@ -36,7 +36,9 @@ def parse_label(text: str, task_type: str, num_labels: int) -> int | list[float]
     """One label field as a class id (binary, multiclass), a 0/1 vector (multilabel) or a float.
 
     Multi-label fields are either a 0/1 vector of length `num_labels` or the list of active label
-    indices, joined by ``;`` (commas or spaces also accepted), e.g. ``0;1;0`` or ``1``.
+    indices, joined by ``;`` (commas or spaces also accepted), e.g. ``0;1;0`` or ``1``. A field of
+    exactly `num_labels` zeros and ones is a vector; a longer or shorter 0/1 run (over 2 values)
+    is refused as a vector of the wrong length.
     """
     text = text.strip()
     if not text:
@@ -60,11 +62,15 @@ def _class_id(text: str, num_labels: int) -> int:
 
 def _multilabel(text: str, num_labels: int) -> list[float]:
     parts = [p for p in _SEPARATORS.split(text) if p]
-    ids = [_class_id(p, num_labels) for p in parts]
+    binary = all(p in ("0", "1") for p in parts)
+    if binary and len(parts) == num_labels:
+        return [float(p) for p in parts]
+    if binary and len(parts) > 2:
+        raise LabelError(
+            f"label {text!r} reads as a 0/1 vector of {len(parts)} values, expected num_labels={num_labels}"
+        )
     vector = [0.0] * num_labels
-    if len(ids) == num_labels and set(ids) <= {0, 1} and num_labels > 2:
-        return [float(i) for i in ids]
-    for i in ids:
+    for i in (_class_id(p, num_labels) for p in parts):
         vector[i] = 1.0
     return vector
 

@@ -1,0 +1,130 @@
+"""MPGBDataModule: seeded validation split, length buckets, RC augmentation, batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from datamodules.mpgb import MPGBDataModule
+from datamodules.mpgb.bucketing import BucketBatchSampler
+from plantbimoe.tokenizer import CLS_ID, PAD_ID, SEP_ID, add_special_tokens, decode, reverse_complement
+from tests.finetune.helpers import labelled_rows, random_sequences, write_fasta
+
+
+def _module(root: Path, **kwargs) -> MPGBDataModule:
+    rng = np.random.default_rng(0)
+    rows = labelled_rows("binary", 2, random_sequences(rng, 60, 10, 200), rng)
+    write_fasta(root / "sp_train.fa", rows[:50])
+    write_fasta(root / "sp_test.fa", rows[50:])
+    options = dict(
+        name="toy",
+        root=str(root),
+        format="fasta",
+        task_type="binary",
+        num_labels=2,
+        metric="auroc",
+        train_file="sp_train.fa",
+        test_file="sp_test.fa",
+        batch_size=8,
+    )
+    return MPGBDataModule(**(options | kwargs))
+
+
+def _texts(data) -> list[str]:
+    return [decode(data.sequence(i)) for i in range(len(data))]
+
+
+def test_seeded_validation_split_is_disjoint_and_reproducible(tmp_path: Path) -> None:
+    first, again, other = (_module(tmp_path, val_fraction=0.2, split_seed=s) for s in (7, 7, 8))
+    for module in (first, again, other):
+        module.setup("fit")
+    train, val = _texts(first.splits["train"]), _texts(first.splits["val"])
+    assert len(val) == 10 and len(train) == 40
+    assert not set(train) & set(val)
+    assert val == _texts(again.splits["val"])
+    assert val != _texts(other.splits["val"])
+
+
+def test_sample_caps_are_seeded_subsets(tmp_path: Path) -> None:
+    module = _module(tmp_path, max_train_samples=12, max_test_samples=4)
+    module.setup("fit")
+    module.setup("test")
+    assert len(module.splits["train"]) == 12 and len(module.splits["test"]) == 4
+    again = _module(tmp_path, max_train_samples=12)
+    again.setup("fit")
+    assert _texts(again.splits["train"]) == _texts(module.splits["train"])
+
+
+def test_batches_are_right_padded_with_special_tokens(tmp_path: Path) -> None:
+    module = _module(tmp_path)
+    module.setup("test")
+    batch = next(iter(module.test_dataloader()))
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert mask.dtype == torch.bool and batch["labels"].dtype == torch.long
+    lengths = mask.sum(1)
+    assert torch.all(ids[:, 0] == CLS_ID)
+    assert torch.all(ids[torch.arange(len(ids)), lengths - 1] == SEP_ID)
+    assert torch.all(ids[~mask] == PAD_ID)
+    assert torch.all(mask[:, :-1] >= mask[:, 1:])  # padding only on the right
+
+
+def test_rc_augmentation_switch(tmp_path: Path) -> None:
+    module = _module(tmp_path, rc_augment=True, rc_prob=1.0)
+    module.setup("fit")
+    item, _ = module.train_dataloader().dataset[0]
+    assert np.array_equal(item, add_special_tokens(reverse_complement(module.splits["train"].sequence(0))))
+    val_item, _ = module.val_dataloader().dataset[0]  # evaluation is never augmented
+    assert np.array_equal(val_item, add_special_tokens(module.splits["val"].sequence(0)))
+    plain = _module(tmp_path, rc_augment=False, rc_prob=1.0)
+    plain.setup("fit")
+    assert np.array_equal(
+        plain.train_dataloader().dataset[0][0], add_special_tokens(plain.splits["train"].sequence(0))
+    )
+
+
+def test_bucket_sampler_covers_everything_once_and_groups_lengths() -> None:
+    lengths = np.random.default_rng(3).integers(50, 6000, size=203)
+    evaluation = list(BucketBatchSampler(lengths, 16, shuffle=False))
+    assert sorted(i for b in evaluation for i in b) == list(range(203))
+    flat = [int(lengths[i]) for b in evaluation for i in b]
+    assert flat == sorted(flat)
+    capped = BucketBatchSampler(lengths, 16, shuffle=True, seed=1, max_tokens=20000)
+    batches = list(capped)
+    assert sorted(i for b in batches for i in b) == list(range(203))
+    assert all(len(b) == 1 or len(b) * max(lengths[b]) <= 20000 for b in batches)
+    capped.set_epoch(1)
+    assert list(capped) != batches
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_bucket_sampler_splits_across_ranks_without_duplicates(shuffle: bool) -> None:
+    lengths = np.arange(100)
+    ranks = [
+        list(BucketBatchSampler(lengths, 8, shuffle=shuffle, seed=2, num_replicas=2, rank=r)) for r in (0, 1)
+    ]
+    seen = [i for batches in ranks for b in batches for i in b]
+    assert len(seen) == len(set(seen))
+    if shuffle:
+        assert len(ranks[0]) == len(ranks[1])
+    else:
+        assert sorted(seen) == list(range(100))
+
+
+def test_prepare_hook_runs_once_in_prepare_data(tmp_path: Path) -> None:
+    calls = []
+    module = _module(tmp_path, prepare=lambda: calls.append(1))
+    module.prepare_data()
+    assert calls == [1]
+
+
+def test_bad_configuration_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown format 'xlsx'"):
+        _module(tmp_path, format="xlsx")
+    with pytest.raises(ValueError, match="a regression task has one target"):
+        _module(tmp_path, task_type="regression", num_labels=2)
+    module = _module(tmp_path)
+    with pytest.raises(RuntimeError, match="split 'train' is not set up"):
+        module.train_dataloader()
