@@ -27,7 +27,7 @@ from tasks.sequence import write_results
 
 log = logging.getLogger(__name__)
 DEFAULT_K = (2, 3, 4, 5)
-DEFAULT_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+DEFAULT_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def kmer_frequencies(data: LabeledSequences, ks: Sequence[int] = DEFAULT_K) -> np.ndarray:

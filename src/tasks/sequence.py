@@ -96,16 +96,16 @@ class SequenceTask(OptimizedTask):
             self.run_label = Path(path).stem if Path(path).suffix else Path(path).name
         return report
 
-    def on_train_epoch_start(self) -> None:
-        if self.freeze_backbone:
-            self.backbone.eval()
-
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(outputs, MoE auxiliary loss): outputs are (B, 1) or (B, K) logits or regression values."""
-        out = self.backbone(input_ids, attention_mask=attention_mask)
-        return self.head(out.last_hidden_state, attention_mask), out.aux_loss
+        """(outputs, MoE auxiliary loss): outputs are (B, 1) or (B, K) logits or regression values.
+
+        A frozen backbone runs without autograd (a linear probe only trains the head)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+            out = self.backbone(input_ids, attention_mask=attention_mask)
+        aux = None if self.freeze_backbone else out.aux_loss
+        return self.head(out.last_hidden_state, attention_mask), aux
 
     def predict_batch(self, batch: Mapping[str, torch.Tensor], rc_average: bool) -> torch.Tensor:
         """Outputs for a batch; with `rc_average`, the mean over the batch and its reverse complement."""
@@ -152,7 +152,7 @@ class SequenceTask(OptimizedTask):
             self.val_loss.reset()
             return
         values = self._epoch_end("val", self.val_metrics, self.val_loss)
-        self.val_best.update(torch.tensor(values[f"val/{self.metric}"]))
+        self.val_best.update(torch.tensor(values[f"val/{self.metric}"], device=self.device))
         self.log(f"val/{self.metric}_best", self.val_best.compute(), prog_bar=True)
 
     def on_test_epoch_end(self) -> None:

@@ -154,9 +154,18 @@ def test_init_from_loads_backbone_and_reports_bad_keys(tmp_path: Path) -> None:
 
 def test_freeze_and_lower_backbone_learning_rate() -> None:
     frozen = make_task(freeze_backbone=True)
-    groups = frozen.configure_optimizers()["optimizer"].param_groups
+    optimizer = frozen.configure_optimizers()["optimizer"]
     head_params = {id(p) for p in frozen.head.parameters()}
-    assert all(id(p) in head_params for g in groups for p in g["params"])
+    assert all(id(p) in head_params for g in optimizer.param_groups for p in g["params"])
+    before = {k: v.clone() for k, v in frozen.backbone.state_dict().items()}
+    ids, mask = pad_batch([add_special_tokens(encode("ACGTACGGT")), add_special_tokens(encode("TTGA"))])
+    outputs, aux = frozen(ids, mask)
+    assert aux is None
+    torch.nn.functional.binary_cross_entropy_with_logits(
+        outputs.squeeze(-1), torch.tensor([1.0, 0.0])
+    ).backward()
+    optimizer.step()
+    assert all(torch.equal(before[k], v) for k, v in frozen.backbone.state_dict().items())
     slow = make_task(backbone_lr_factor=0.1)
     by_lr = {}
     for group in slow.configure_optimizers()["optimizer"].param_groups:
