@@ -10,6 +10,7 @@ from .mlm import MaskedLMOutput, PlantBiMoEForMaskedLM, masked_lm_loss
 from .moe import RouterOutput, SparseMoE
 from .params import count_parameters
 from .pooling import center_pool, cls_pool, masked_mean_pool
+from .pretrained import export_pretrained, load_backbone_state, load_pretrained
 
 __all__ = [
     "BackboneOutput",
@@ -28,6 +29,9 @@ __all__ = [
     "center_pool",
     "cls_pool",
     "count_parameters",
+    "export_pretrained",
+    "load_backbone_state",
+    "load_pretrained",
     "load_released_folder",
     "masked_lm_loss",
     "masked_mean_pool",

@@ -1,0 +1,218 @@
+"""Load and export models: released folders, our exported folders and our Lightning checkpoints.
+
+Accepted sources (`read_checkpoint`):
+- a released-layout folder: ``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``
+  (the ``save_pretrained`` form or the original training script's form with every tied name);
+- a folder written by `export_pretrained` (the same layout; a fine-tuned model adds its head
+  tensors under ``head.`` in ``model.safetensors`` and its task in ``task.json``);
+- a ``.safetensors`` / ``pytorch_model.bin`` file inside such a folder;
+- a ``.ckpt`` written by our Lightning tasks (MLM pretraining or a fine-tuned sequence task); the
+  model config comes from its ``hyper_parameters``.
+Pickled files are read with ``weights_only=True``; nothing else is ever unpickled. Every load is
+strict: missing, unexpected and mis-shaped tensors raise a ValueError listing them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import PlantBiMoEConfig
+from .convert import (
+    StateDict,
+    describe_weights,
+    ours_to_released,
+    read_weights,
+    released_to_ours,
+    state_dict_problems,
+)
+from .mlm import PlantBiMoEForMaskedLM
+
+CONFIG_FILE, WEIGHTS_FILE, TASK_FILE = "config.json", "model.safetensors", "task.json"
+HEAD_PREFIX = "head."
+# hyper-parameters of a fine-tuned sequence task that define its head and inference behaviour
+TASK_KEYS = ("task_type", "num_labels", "pooling", "head_hidden_size", "rc_eval")
+_RELEASED_METADATA = {"architectures": ["PlantbimoeForMaskedLM"], "model_type": "plantbimoe"}
+
+
+@dataclass
+class Checkpoint:
+    """A model read from any accepted source, in our parameter names."""
+
+    config: PlantBiMoEConfig
+    backbone: StateDict  # PlantBiMoEModel names (no prefix)
+    source: str
+    head: StateDict = field(default_factory=dict)  # fine-tuned head tensors, names under the head
+    task: dict[str, Any] | None = None  # fine-tuned task (TASK_KEYS); None for a masked-LM model
+
+    def masked_lm(self) -> PlantBiMoEForMaskedLM:
+        """The masked-LM model (CPU, eval mode); lm_head is tied to the word embeddings."""
+        model = PlantBiMoEForMaskedLM(self.config, initialize=False)
+        model.backbone.load_state_dict(self.backbone, strict=True)
+        return model.eval()
+
+
+def _expected_backbone(config: PlantBiMoEConfig) -> StateDict:
+    with torch.device("meta"):
+        return PlantBiMoEForMaskedLM(config, initialize=False).backbone.state_dict()
+
+
+def _checked_backbone(config: PlantBiMoEConfig, backbone: StateDict, source: str) -> StateDict:
+    problems = state_dict_problems(_expected_backbone(config), backbone)
+    if problems:
+        prefixed = {f"backbone.{k}": v for k, v in backbone.items()}
+        raise ValueError(
+            f"{source}: weights do not match the model config; " + "; ".join(problems)
+            + f" (the weights look like {describe_weights(prefixed)})"
+        )
+    return backbone
+
+
+def _read_folder(folder: Path, weights: StateDict | None = None) -> Checkpoint:
+    config = PlantBiMoEConfig.from_json(folder / CONFIG_FILE)
+    tensors = read_weights(folder) if weights is None else weights
+    task = None
+    if (folder / TASK_FILE).is_file():
+        task = json.loads((folder / TASK_FILE).read_text())
+    head = {k[len(HEAD_PREFIX) :]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
+    if head and task is None:
+        raise ValueError(f"{folder}: head tensors ({', '.join(sorted(head)[:4])}) but no {TASK_FILE}")
+    released = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
+    try:
+        ours = released_to_ours(released, config)
+    except ValueError as e:
+        raise ValueError(f"{folder}: {e}") from e
+    ours.pop("lm_head.weight", None)  # tied to the embeddings (recovered from them when absent)
+    unexpected = sorted(k for k in ours if not k.startswith("backbone."))
+    if unexpected:
+        raise ValueError(f"{folder}: unexpected tensors: {', '.join(unexpected)}")
+    backbone = {k[len("backbone.") :]: v for k, v in ours.items()}
+    return Checkpoint(config, _checked_backbone(config, backbone, str(folder)), str(folder), head, task)
+
+
+def _read_lightning(path: Path) -> Checkpoint:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read as a checkpoint (torch.load, weights_only=True): {e}") from e
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise ValueError(f"{path}: not a Lightning checkpoint (no 'state_dict'); expected a .ckpt "
+                         "written by train.py, or a released-layout folder")
+    hparams = ckpt.get("hyper_parameters") or {}
+    if not isinstance(hparams.get("backbone"), dict):
+        raise ValueError(f"{path}: hyper_parameters hold no 'backbone' model config")
+    try:
+        config = PlantBiMoEConfig.from_dict(hparams["backbone"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: backbone config: {e}") from e
+    state: StateDict = ckpt["state_dict"]
+    if any(k.startswith("model.backbone.") for k in state):  # masked-LM pretraining
+        prefix, task = "model.backbone.", None
+        tied = state.get("model.lm_head.weight")
+        if tied is not None and not torch.equal(tied, state.get("model.backbone.embeddings.weight", tied)):
+            raise ValueError(f"{path}: model.lm_head.weight differs from the tied word embeddings")
+        others = [k for k in state if not k.startswith(prefix) and k != "model.lm_head.weight"]
+    else:  # fine-tuned sequence task
+        prefix = "backbone."
+        task = {k: hparams.get(k) for k in TASK_KEYS}
+        if task["task_type"] is None:
+            raise ValueError(f"{path}: neither 'model.backbone.*' (pretraining) nor a fine-tuned task")
+        others = [k for k in state if not k.startswith((prefix, HEAD_PREFIX))]
+    if others:
+        raise ValueError(f"{path}: unexpected tensors: {', '.join(sorted(others)[:20])}")
+    backbone = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    head = {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if task and k.startswith(HEAD_PREFIX)}
+    return Checkpoint(config, _checked_backbone(config, backbone, str(path)), str(path), head, task)
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read any accepted source (see the module docstring) into our names, strictly."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; expected a released-layout model folder")
+        return _read_folder(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model not found: {path}")
+    if path.suffix == ".safetensors" or path.name == "pytorch_model.bin":
+        if not (path.parent / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{path}: no {CONFIG_FILE} beside the weights file")
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return _read_folder(path.parent, load_file(str(path)))
+        return _read_folder(path.parent, torch.load(path, map_location="cpu", weights_only=True))
+    return _read_lightning(path)
+
+
+def load_backbone_state(path: str | Path) -> tuple[PlantBiMoEConfig, StateDict]:
+    """(model config, backbone state dict in `PlantBiMoEModel` names) of any accepted source,
+    e.g. to initialise a fine-tuning backbone (``init_from``)."""
+    checkpoint = read_checkpoint(path)
+    return checkpoint.config, checkpoint.backbone
+
+
+def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> PlantBiMoEForMaskedLM:
+    """The masked-LM model of a released folder, an exported folder or one of our checkpoints, in
+    eval mode on `device`; ``model(input_ids).logits`` is (batch, length, vocab)."""
+    checkpoint = read_checkpoint(path)
+    if checkpoint.task is not None:
+        warnings.warn(f"{path}: a fine-tuned {checkpoint.task['task_type']} model; its head is not "
+                      "used and the masked-LM head is its (fine-tuned) tied embedding", stacklevel=2)
+    return checkpoint.masked_lm().to(device)
+
+
+def export_config(config: PlantBiMoEConfig, dtype: torch.dtype) -> dict[str, Any]:
+    """config.json content: the released fields (and HF metadata), plus any of our options that
+    differ from their defaults (so a non-default model reloads as trained)."""
+    released = config.to_dict(released_only=True)
+    ours, defaults = config.to_dict(), PlantBiMoEConfig().to_dict()
+    changed = {k: v for k, v in ours.items() if k not in released and v != defaults[k]}
+    metadata = {**_RELEASED_METADATA, "torch_dtype": str(dtype).removeprefix("torch.")}
+    return {**metadata, **released, **changed}
+
+
+def export_pretrained(
+    source: str | Path | Checkpoint | PlantBiMoEForMaskedLM, out_dir: str | Path, overwrite: bool = False
+) -> Path:
+    """Write `source` as a released-layout folder: config.json + model.safetensors (the
+    ``save_pretrained`` form, second names of tied pairs dropped), plus ``head.*`` tensors and
+    task.json for a fine-tuned model. Written under a temporary name, then renamed."""
+    if isinstance(source, PlantBiMoEForMaskedLM):
+        source = Checkpoint(source.config, source.backbone.state_dict(), "model")
+    checkpoint = source if isinstance(source, Checkpoint) else read_checkpoint(source)
+    out = Path(out_dir)
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not overwrite):
+        raise FileExistsError(f"{out} exists and is not an empty folder (overwrite replaces a folder)")
+    from safetensors.torch import save_file
+
+    full = {f"backbone.{k}": v for k, v in checkpoint.backbone.items()}
+    tensors = ours_to_released(full, checkpoint.config, include_tied=False)
+    tensors.update({HEAD_PREFIX + k: v for k, v in checkpoint.head.items()})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    dtype = checkpoint.backbone["embeddings.weight"].dtype
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        config = export_config(checkpoint.config, dtype)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        shutil.copymode(tmp / CONFIG_FILE, tmp / WEIGHTS_FILE)  # safetensors writes 0600
+        if checkpoint.task is not None:
+            (tmp / TASK_FILE).write_text(json.dumps(checkpoint.task, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
