@@ -13,6 +13,11 @@ from collections.abc import Sequence
 
 SUBCOMMANDS: dict[str, str] = {
     "info": "plantbimoe.commands.info",
+    "embed": "plantbimoe.commands.embed",
+    "predict": "plantbimoe.commands.predict",
+    "vep": "plantbimoe.commands.vep",
+    "score-windows": "plantbimoe.commands.score_windows",
+    "export": "plantbimoe.commands.export",
 }
 
 

@@ -1,0 +1,64 @@
+"""``plantbimoe predict CHECKPOINT INPUT -o OUT.tsv``: apply a fine-tuned sequence-task model."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+from .common import add_input_format, guarded, note, read_id_sequences
+
+HELP = "Predictions and probabilities of a fine-tuned model on FASTA/CSV/TSV sequences, as TSV."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inference.runtime import add_runtime_arguments
+
+    parser.add_argument("checkpoint", help="a fine-tuned .ckpt from train.py, or its exported folder")
+    parser.add_argument("input", help="FASTA, or CSV/TSV with a 'sequence' column (and 'id' or 'name')")
+    parser.add_argument("-o", "--output", required=True, help="TSV to write (.gz for gzip)")
+    rc = parser.add_mutually_exclusive_group()
+    rc.add_argument("--rc-average", dest="rc_average", action="store_true", default=None,
+                    help="average outputs over each sequence and its reverse complement")
+    rc.add_argument("--no-rc-average", dest="rc_average", action="store_false",
+                    help="forward strand only (default: the task's rc_eval setting)")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="probability cut for binary and multi-label predictions (default 0.5)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="crop longer sequences to their central MAX_LENGTH bp (as training does)")
+    add_input_format(parser)
+    add_runtime_arguments(parser)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tasks.predictor import SequencePredictor, predictions, probabilities
+
+    from ..inference.runtime import runtime_from_args
+    from ..inference.writers import atomic_text
+
+    runtime = runtime_from_args(args)
+    predictor = SequencePredictor(args.checkpoint, args.rc_average).to(runtime.device)
+    ids, sequences = read_id_sequences(args.input, args.input_format)
+    cropped = 0
+    if args.max_length:
+        for i, s in enumerate(sequences):
+            if len(s) > args.max_length:
+                start = (len(s) - args.max_length) // 2
+                sequences[i], cropped = s[start : start + args.max_length], cropped + 1
+    outputs = predictor.predict(sequences, runtime, desc="predict")
+    probs = probabilities(predictor.task_type, outputs)
+    labels = predictions(predictor.task_type, probs, args.threshold)
+    regression = predictor.task_type == "regression"
+    header = ["id", "prediction"] + ([] if regression else [f"prob_{k}" for k in range(probs.shape[1])])
+    with atomic_text(args.output) as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        for i, name in enumerate(ids):
+            writer.writerow([name, labels[i]] + ([] if regression else [f"{p:.6f}" for p in probs[i]]))
+    strands = "both strands" if predictor.rc_average else "forward strand"
+    crop = f"; {cropped} cropped to {args.max_length} bp" if cropped else ""
+    note(f"predicted {len(ids)} sequences ({predictor.task_type}, {strands}{crop}) -> {args.output}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return guarded("predict", _run, args)

@@ -1,0 +1,78 @@
+"""``plantbimoe score-windows MODEL FASTA -o OUT``: per-base scores along long sequences.
+
+Sequences are tiled with overlap and the per-base outputs stitched (plantbimoe.inference.tracks).
+``.bedgraph`` output (scalar scores): one line per base, 0-based start, N bases left out.
+``.npz`` output: one array per record, keyed by record name ((L,), (L, 4) or (L, d)).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import numpy as np
+
+from .common import guarded, note
+
+HELP = "Per-base masked-LM scores (or embeddings) of long sequences, tiled and stitched: bedGraph/npz."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inference.runtime import add_runtime_arguments
+
+    parser.add_argument("model", help="released-layout folder, exported folder or our .ckpt")
+    parser.add_argument("fasta", help="FASTA (plain or gzip); each record is scored end to end")
+    parser.add_argument("-o", "--output", required=True, help="OUT.bedgraph (scalar scores) or OUT.npz")
+    parser.add_argument("--score", choices=("ref_logprob", "entropy", "probs", "embeddings"),
+                        default="ref_logprob",
+                        help="masked log p(reference base) (default), masked entropy in bits, "
+                             "masked A/C/G/T probabilities, or final hidden states")
+    parser.add_argument("--window", type=int, default=4096, help="tile length in bp (default 4096)")
+    parser.add_argument("--overlap", type=int, default=512, help="tile overlap in bp (default 512)")
+    parser.add_argument("--mask-stride", type=int, default=8,
+                        help="each pass masks every MASK_STRIDE-th base (default 8: 12.5%%)")
+    add_runtime_arguments(parser)
+
+
+def _scored(args: argparse.Namespace, model, runtime) -> Iterator[tuple[str, np.ndarray]]:
+    from datamodules.fasta import read_fasta
+
+    from ..inference.tracks import position_scores
+    from ..tokenizer import encode
+
+    for record in read_fasta(args.fasta):
+        yield record.name, position_scores(model, encode(record.sequence), runtime, args.score, args.window,
+                                           args.overlap, args.mask_stride, desc=record.name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..inference.runtime import runtime_from_args
+    from ..inference.writers import atomic_path, atomic_text
+    from ..pretrained import load_pretrained
+
+    bedgraph = args.output.endswith((".bedgraph", ".bedGraph", ".bedgraph.gz", ".bedGraph.gz"))
+    if not bedgraph and not args.output.endswith(".npz"):
+        raise ValueError(f"--output {args.output}: must end in .bedgraph (or .bedgraph.gz) or .npz")
+    if bedgraph and args.score in ("probs", "embeddings"):
+        raise ValueError(f"--score {args.score} has several values per base: write .npz")
+    runtime = runtime_from_args(args)
+    model = load_pretrained(args.model, runtime.device)
+    bases = 0
+    if bedgraph:
+        with atomic_text(args.output) as handle:
+            handle.write(f'track type=bedGraph name="PlantBiMoE {args.score}"\n')
+            for name, values in _scored(args, model, runtime):
+                bases += len(values)
+                for i in np.flatnonzero(~np.isnan(values)).tolist():
+                    handle.write(f"{name}\t{i}\t{i + 1}\t{values[i]:.5g}\n")
+    else:
+        arrays = dict(_scored(args, model, runtime))
+        bases = sum(len(v) for v in arrays.values())
+        with atomic_path(args.output) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+    note(f"scored {bases} bases ({args.score}) -> {args.output}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return guarded("score-windows", _run, args)

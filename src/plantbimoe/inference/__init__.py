@@ -1,0 +1,1 @@
+"""Applying a trained model: batching, tiling, embeddings, per-position scores, variant effects."""
