@@ -4,8 +4,9 @@ Layout follows mamba-ssm: u, delta, z are (batch, d_inner, length); A is (d_inne
 B, C are (batch, d_state, length); D and delta_bias are (d_inner,).
 
 Backends: ``reference`` (the sequential loop below, the test oracle), ``torch`` (the chunked
-pure-PyTorch scan of ``scan_torch``, CPU and GPU), ``cuda`` (mamba-ssm's fused kernel, see
-``scan_cuda``) and ``auto`` (``cuda`` for CUDA tensors when mamba-ssm imports, else ``torch``).
+pure-PyTorch scan of ``scan_torch``: CPU and GPU, hand-written backward), ``cuda`` (mamba-ssm's
+fused kernel, see ``scan_cuda``) and ``auto`` (``cuda`` for CUDA tensors when mamba-ssm imports,
+else ``torch``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from plantbimoe.scan_cuda import KERNEL_DTYPES, cuda_scan_available, cuda_selective_scan
-from plantbimoe.scan_torch import chunked_scan
+from plantbimoe.scan_torch import selective_scan_chunked
 
 BACKENDS = ("auto", "torch", "cuda", "reference")
 
@@ -49,46 +50,6 @@ def selective_scan_reference(
     if z is not None:
         y = y * F.silu(z)
     return y
-
-
-def _token_major(t: torch.Tensor) -> torch.Tensor:
-    """(b, c, L) -> contiguous (b, L, c): a view when already so, else one 2-d transpose per batch
-    element (torch's blocked 2-d transpose is ~2x faster than a permuted 3-d copy)."""
-    tt = t.transpose(1, 2)
-    if tt.is_contiguous():
-        return tt
-    out = t.new_empty(tt.shape)
-    for i in range(t.shape[0]):
-        out[i].copy_(t[i].t())
-    return out
-
-
-def selective_scan_torch(
-    u: torch.Tensor,
-    delta: torch.Tensor,
-    A: torch.Tensor,
-    B: torch.Tensor,
-    C: torch.Tensor,
-    D: torch.Tensor | None = None,
-    z: torch.Tensor | None = None,
-    delta_bias: torch.Tensor | None = None,
-    delta_softplus: bool = True,
-    chunk_size: int | None = None,
-    checkpoint_segment: int | None = None,
-) -> torch.Tensor:
-    """The ``torch`` backend: token-major softplus, D skip and gate under autograd around
-    ``chunked_scan``. Returns a (b, d_inner, L) view of a contiguous (b, L, d_inner) tensor."""
-    u, dt = _token_major(u), _token_major(delta)
-    if delta_bias is not None:
-        dt = dt + delta_bias
-    if delta_softplus:
-        dt = F.softplus(dt)
-    y = chunked_scan(dt, dt * u, A, _token_major(B), _token_major(C), chunk_size, checkpoint_segment)
-    if D is not None:
-        y = torch.addcmul(y, u, D)
-    if z is not None:
-        y = y * F.silu(_token_major(z))
-    return y.transpose(1, 2)
 
 
 def resolve_backend(backend: str, u: torch.Tensor) -> str:
@@ -132,5 +93,5 @@ def selective_scan(
     if name == "reference":
         y = selective_scan_reference(*up, delta_softplus)
     else:
-        y = selective_scan_torch(*up, delta_softplus, chunk_size, checkpoint_segment)
+        y = selective_scan_chunked(*up, delta_softplus, chunk_size, checkpoint_segment)
     return y.to(u.dtype)

@@ -7,7 +7,6 @@ import torch
 
 from plantbimoe import scan_torch
 from plantbimoe.scan import resolve_backend, selective_scan, selective_scan_reference
-from plantbimoe.scan_torch import chunked_scan
 
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
@@ -57,7 +56,9 @@ def assert_close(got, want, rtol: float, label: str) -> None:
 
 @pytest.mark.parametrize("L", [1, 16, 37, 64])
 @pytest.mark.parametrize("chunk", [16, 5])
-def test_matches_reference_fp64(L: int, chunk: int) -> None:
+@pytest.mark.parametrize("block", [256, 8])
+def test_matches_reference_fp64(L: int, chunk: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_torch, "BLOCK_SIZE", block)  # 8: several blocks per sequence
     ins = make_inputs(L)
     y_ref, g_ref = run(ins, "reference")
     y, g = run(ins, "torch", chunk_size=chunk)
@@ -77,6 +78,16 @@ def test_matches_reference_fp32(L: int) -> None:
     assert_close(y, y_ref, 1e-5, "y")
     for name, gi, gr in zip(NAMES, g, g_ref, strict=True):
         assert_close(gi, gr, 1e-5, f"d{name}")
+
+
+def test_long_sequence_defaults() -> None:
+    """Several default-size blocks and a ragged last chunk."""
+    ins = make_inputs(700, d=3, n=2)
+    y_ref, g_ref = run(ins, "reference")
+    y, g = run(ins, "torch")
+    assert_close(y, y_ref, 1e-10, "y")
+    for name, gi, gr in zip(NAMES, g, g_ref, strict=True):
+        assert_close(gi, gr, 1e-10, f"d{name}")
 
 
 @pytest.mark.parametrize("drop", ["D", "z", "delta_bias"])
@@ -119,11 +130,15 @@ def test_large_dt_stays_finite(dtype: torch.dtype) -> None:
         assert_close(gi, gr, rtol, f"d{name}")
 
 
-@pytest.mark.parametrize("L", [64, 70])
-def test_checkpoint_segments_identical(L: int) -> None:
+@pytest.mark.parametrize(("L", "block", "segment"), [(64, 256, 32), (70, 16, 32), (70, 32, 8), (90, 16, 24)])
+def test_checkpoint_segments_identical(
+    L: int, block: int, segment: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segments shorter than, longer than and straddling the elementwise blocks."""
+    monkeypatch.setattr(scan_torch, "BLOCK_SIZE", block)
     ins = make_inputs(L)
     y0, g0 = run(ins, "torch", chunk_size=8)
-    y1, g1 = run(ins, "torch", chunk_size=8, checkpoint_segment=32)
+    y1, g1 = run(ins, "torch", chunk_size=8, checkpoint_segment=segment)
     assert torch.equal(y0, y1)
     for name, a, b in zip(NAMES, g0, g1, strict=True):
         assert torch.equal(a, b), name
@@ -165,12 +180,4 @@ def test_backend_resolution_and_errors() -> None:
     with pytest.raises((RuntimeError, ValueError), match="cuda"):
         selective_scan(**ins, backend="cuda")
     with pytest.raises(ValueError, match="multiple of chunk_size"):
-        chunked_scan(
-            torch.zeros(1, 4, 2),
-            torch.zeros(1, 4, 2),
-            -torch.ones(2, 3),
-            torch.zeros(1, 4, 3),
-            torch.zeros(1, 4, 3),
-            chunk_size=4,
-            checkpoint_segment=6,
-        )
+        selective_scan(**ins, backend="torch", chunk_size=4, checkpoint_segment=6)
