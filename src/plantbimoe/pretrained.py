@@ -65,13 +65,17 @@ def _expected_backbone(config: PlantBiMoEConfig) -> StateDict:
         return PlantBiMoEForMaskedLM(config, initialize=False).backbone.state_dict()
 
 
-def _checked_backbone(config: PlantBiMoEConfig, backbone: StateDict, source: str) -> StateDict:
+def _checked_backbone(
+    config: PlantBiMoEConfig, backbone: StateDict, source: str, config_from: str
+) -> StateDict:
     problems = state_dict_problems(_expected_backbone(config), backbone)
     if problems:
         prefixed = {f"backbone.{k}": v for k, v in backbone.items()}
+        wanted = (f"d_model={config.d_model}, n_layer={config.n_layer}, num_experts={config.num_experts}, "
+                  f"intermediate_size={config.intermediate_size}")
         raise ValueError(
-            f"{source}: weights do not match the model config; " + "; ".join(problems)
-            + f" (the weights look like {describe_weights(prefixed)})"
+            f"{source}: weights do not match {config_from} ({wanted}; the weights look like "
+            f"{describe_weights(prefixed)}); " + "; ".join(problems)
         )
     return backbone
 
@@ -95,7 +99,8 @@ def _read_folder(folder: Path, weights: StateDict | None = None) -> Checkpoint:
     if unexpected:
         raise ValueError(f"{folder}: unexpected tensors: {', '.join(unexpected)}")
     backbone = {k[len("backbone.") :]: v for k, v in ours.items()}
-    return Checkpoint(config, _checked_backbone(config, backbone, str(folder)), str(folder), head, task)
+    checked = _checked_backbone(config, backbone, str(folder), CONFIG_FILE)
+    return Checkpoint(config, checked, str(folder), head, task)
 
 
 def _read_lightning(path: Path) -> Checkpoint:
@@ -130,7 +135,8 @@ def _read_lightning(path: Path) -> Checkpoint:
         raise ValueError(f"{path}: unexpected tensors: {', '.join(sorted(others)[:20])}")
     backbone = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     head = {k[len(HEAD_PREFIX) :]: v for k, v in state.items() if task and k.startswith(HEAD_PREFIX)}
-    return Checkpoint(config, _checked_backbone(config, backbone, str(path)), str(path), head, task)
+    checked = _checked_backbone(config, backbone, str(path), "the backbone config in hyper_parameters")
+    return Checkpoint(config, checked, str(path), head, task)
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:

@@ -88,7 +88,7 @@ def run_vep(
 ) -> tuple[list[VariantResult], VcfContents]:
     """Score every ALT of `vcf` on the `fasta` reference; results in VCF order, and the VCF contents
     (with its malformed lines). Reading the FASTA stops once every VCF contig was seen."""
-    from datamodules.fasta import fasta_index, read_fasta
+    from datamodules.fasta import read_fasta
 
     contents = read_vcf(vcf)
     results = [VariantResult(v) for v in contents.variants]
@@ -97,18 +97,18 @@ def run_vep(
         _check_alleles(r, settings)
         if r.status == "pending":
             by_contig[r.variant.chrom].append(r)
+    names: list[str] = []
     with runtime.bar(sum(map(len, by_contig.values())), "variants", unit="variant") as bar:
         for record in read_fasta(fasta):
             if not by_contig:
                 break
+            names.append(record.name)
             if record.name in by_contig:
                 _score_contig(model, record.sequence, by_contig.pop(record.name), settings, runtime, bar)
-        if by_contig:
-            names = list(fasta_index(fasta))
-            shown = ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
-            for chrom, missing in by_contig.items():
-                for r in missing:
-                    r.status = "missing_contig"
-                    r.message = f"contig {chrom!r} is not in {fasta} (its records: {shown})"
-                bar.update(len(missing))
+        shown = ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+        for chrom, missing in by_contig.items():
+            for r in missing:
+                r.status = "missing_contig"
+                r.message = f"contig {chrom!r} is not in {fasta} (its records: {shown})"
+            bar.update(len(missing))
     return results, contents
