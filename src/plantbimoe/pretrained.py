@@ -7,7 +7,8 @@ Accepted sources (`read_checkpoint`):
   tensors under ``head.`` in ``model.safetensors`` and its task in ``task.json``);
 - a ``.safetensors`` / ``pytorch_model.bin`` file inside such a folder;
 - a ``.ckpt`` written by our Lightning tasks (MLM pretraining or a fine-tuned sequence task); the
-  model config comes from its ``hyper_parameters``.
+  model config comes from its ``hyper_parameters``. A sharded FSDP checkpoint folder is named as
+  such, with the Lightning command that consolidates it into one ``.ckpt``.
 Pickled files are read with ``weights_only=True``; nothing else is ever unpickled. Every load is
 strict: missing, unexpected and mis-shaped tensors raise a ValueError listing them.
 """
@@ -143,9 +144,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     """Read any accepted source (see the module docstring) into our names, strictly."""
     path = Path(path)
     if path.is_dir():
-        if not (path / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; expected a released-layout model folder")
-        return _read_folder(path)
+        if (path / CONFIG_FILE).is_file():
+            return _read_folder(path)
+        if (path / "meta.pt").is_file() or any(path.glob("*.distcp")):
+            raise ValueError(f"{path}: a sharded FSDP checkpoint; consolidate it into one file first: "
+                             f"python -m lightning.pytorch.utilities.consolidate_checkpoint {path}")
+        raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; expected a released-layout model folder")
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
     if path.suffix == ".safetensors" or path.name == "pytorch_model.bin":

@@ -136,6 +136,10 @@ def test_bad_sources_give_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_pretrained(tmp_path / "empty")
+    (tmp_path / "sharded").mkdir()
+    (tmp_path / "sharded" / "__0_0.distcp").write_bytes(b"")
+    with pytest.raises(ValueError, match="sharded FSDP checkpoint; consolidate"):
+        load_pretrained(tmp_path / "sharded")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read as a checkpoint"):
         load_pretrained(tmp_path / "junk.ckpt")
