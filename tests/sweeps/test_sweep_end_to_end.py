@@ -1,0 +1,78 @@
+"""`python train.py -m hparams_search=finetune_optuna ...` on the tiny model and the embedded
+TAIR10 benchmark: a 3-trial study in SQLite, best parameters usable by train.py, plots; a second
+invocation resumes the study and records a pruned trial."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from datamodules.annotation_bench import ensure_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_PER_CLASS = 100
+
+
+def _train(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "1"}
+    command = [sys.executable, "train.py", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_sweep_writes_study_best_params_and_plots_then_resumes_with_a_pruned_trial(tmp_path: Path) -> None:
+    ensure_benchmark(tmp_path / "data" / "bench" / "arabidopsis_thaliana", max_per_class=MAX_PER_CLASS)
+    common = [
+        "experiment=finetune_arabidopsis",
+        "data/mpgb=embedded/tair10_splice_donor",
+        f"paths.data_dir={tmp_path / 'data'}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"+data.prepare.max_per_class={MAX_PER_CLASS}",
+        "backbone.d_model=32",
+        "backbone.n_layer=2",
+        "backbone.intermediate_size=64",
+        "callbacks.progress_bar=null",
+        "data.batch_size=8",  # fixed: out of the search
+        "data.max_train_samples=32",
+        "data.max_val_samples=32",
+        "trainer.max_steps=4",
+        "trainer.val_check_interval=2",
+    ]
+    _train(["-m", "hparams_search=finetune_optuna", *common, "hydra.sweeper.n_trials=3"])
+    sweep = tmp_path / "logs" / "finetune_arabidopsis" / "optuna" / "tair10_splice_donor"
+    storage = f"sqlite:///{sweep / 'optuna.db'}"
+    study = optuna.load_study(study_name="tair10_splice_donor", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert "data.batch_size" not in study.trials[0].params and "optimizer.lr" in study.trials[0].params
+    assert sorted(p.name for p in (sweep / "plots").glob("*.png")) == [
+        "history.png", "intermediate_values.png", "param_importances.png"
+    ]
+    assert all((sweep / str(n) / "tensorboard").is_dir() for n in range(3))
+
+    best = sweep / "best_params" / "tair10_splice_donor.yaml"
+    usage = next(line for line in best.read_text().splitlines() if line.startswith("# Use: "))
+    assert f"-cd {sweep}" in usage and "+best_params=tair10_splice_donor" in usage
+    shown = _train(["-cd", str(sweep), *common, "+best_params=tair10_splice_donor", "--cfg", "job"]).stdout
+    assert f"lr: {study.best_params['optimizer.lr']}" in shown
+
+    _train(
+        [
+            "-m", "hparams_search=finetune_optuna", *common, "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+            "~hydra.sweeper.pruner.n_startup_trials", "+hydra.sweeper.pruner.lower=2.0",  # AUROC < 2: prune
+        ]
+    )
+    study = optuna.load_study(study_name="tair10_splice_donor", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED]
+    assert study.trials[3].last_step == 2
+    with open(sweep / "trials.csv") as handle:
+        assert [row["state"] for row in csv.DictReader(handle)] == ["COMPLETE"] * 3 + ["PRUNED"]
