@@ -1,9 +1,10 @@
 """Aggregate fine-tuning runs (their ``results.json``) into one table, as Markdown and CSV.
 
 Per model label and dataset: the headline test metric's mean and sample standard deviation over
-seeds. Per model label and task group (MPGB task type): the mean over its datasets of those
-means, and the standard deviation over seeds of the per-seed task average (seeds that ran on
-every dataset of the group; blank with fewer than two).
+seeds (a rerun with the same seed replaces the older run, with a warning). Per model label and
+task group (MPGB task type): the mean over its datasets of those means, and the standard
+deviation over seeds of the per-seed task average (seeds that ran on every dataset of the group;
+blank with fewer than two).
 
     python -m tasks.aggregate logs/finetune_mpgb/multiruns --out reports/mpgb
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import statistics
 import sys
 from collections import defaultdict
@@ -21,11 +23,12 @@ from pathlib import Path
 
 from tasks.sequence import RESULTS_FILE
 
+log = logging.getLogger(__name__)
 FIELDS = ("level", "model", "task_group", "dataset", "metric", "runs", "mean", "std")
 
 
 def collect(paths: Iterable[str | Path]) -> list[dict]:
-    """Every results.json under `paths` (files or folders, searched recursively)."""
+    """Every results.json under `paths` (files or folders, searched recursively), oldest first."""
     found = []
     for path in map(Path, paths):
         files = [path] if path.is_file() else sorted(path.rglob(RESULTS_FILE))
@@ -36,7 +39,7 @@ def collect(paths: Iterable[str | Path]) -> list[dict]:
                 raise ValueError(f"{file}: not a results file (missing {missing})")
             result["_file"] = str(file)
             found.append(result)
-    return found
+    return sorted(found, key=lambda r: Path(r["_file"]).stat().st_mtime_ns)
 
 
 def _std(values: list[float]) -> float | None:
@@ -53,9 +56,7 @@ def aggregate(results: list[dict]) -> list[dict]:
         if metric not in r["metrics"]:
             raise ValueError(f"{r['_file']}: no {metric} in its metrics")
         if r["seed"] in per_dataset[key]:
-            raise ValueError(
-                f"{r['_file']}: a second run of {r['label']} on {r['dataset']} with seed {r['seed']}"
-            )
+            log.warning("%s replaces an older run of %s on %s with seed %s", r["_file"], *key, r["seed"])
         per_dataset[key][r["seed"]] = float(r["metrics"][metric])
         info[key] = (r.get("task_group") or r.get("task_type") or "", r["metric"])
     rows = []
@@ -85,7 +86,7 @@ def aggregate(results: list[dict]) -> list[dict]:
                 "level": "task",
                 "model": model,
                 "task_group": group,
-                "dataset": f"{len(keys)} datasets",
+                "dataset": f"{len(keys)} dataset{'s' * (len(keys) > 1)}",
                 "metric": metric,
                 "runs": sum(len(per_dataset[k]) for k in keys),
                 "mean": statistics.fmean(means),
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", help="run folders (searched for results.json) or results files")
     parser.add_argument("--out", default=None, help="write <out>.md and <out>.csv")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     results = collect(args.paths)
     if not results:
         print(f"no {RESULTS_FILE} under {' '.join(args.paths)}", file=sys.stderr)
