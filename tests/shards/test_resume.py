@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
-from datamodules.shards.builder import INDEX_NAME
+from datamodules.shards.builder import INDEX_NAME, build_shards
+from datamodules.shards.manifest import load_manifest
+from datamodules.shards.unit import BuildParams
 from tests.shards.conftest import random_contig, write_fasta
 
 ARGS = ["--window-length", "256", "--overlap", "16", "--shard-size", "32KiB", "--val-fraction", "0.1",
@@ -32,14 +35,16 @@ def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in files)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_equals_clean_build(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     write_fasta(tmp_path / "big.fa", {f"c{i}": random_contig(rng, 300_000) for i in range(6)})
     manifest = tmp_path / "m.yaml"
     manifest.write_text(yaml.safe_dump({"corpus": "kill", "species": [{"name": "sp", "fasta": "big.fa"}]}))
 
-    clean = _cli(manifest, tmp_path / "clean")
-    assert clean.wait() == 0, clean.stderr.read()
+    params = BuildParams(window_length=256, overlap=16, shard_size=32 * 1024, val_fraction=0.1,
+                         test_fraction=0.1, min_holdout_length=0)  # as ARGS
+    build_shards(load_manifest(manifest), tmp_path / "clean", params, processes=1, progress=False)
 
     killed = tmp_path / "killed"
     proc = _cli(manifest, killed)

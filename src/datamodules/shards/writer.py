@@ -97,7 +97,7 @@ class ShardSeries:
         final = self.root / self.records[-1].path
         if final.exists():
             return  # finished in an earlier run: replay virtually
-        self._tmp = final.with_name(final.name + TMP_SUFFIX)
+        self._tmp = final.with_name(f"{final.name}.{os.getpid()}{TMP_SUFFIX}")
         self._stream = open(self._tmp, "wb")
 
     def write(self, sample: dict[str, bytes], bases: int) -> None:
@@ -137,7 +137,7 @@ class ShardSeries:
 
 def remove_stale_temporaries(root: Path) -> int:
     """Delete temporary shard files left by a killed build; returns how many."""
-    stale = list(root.rglob(f"*.tar{TMP_SUFFIX}"))
+    stale = list(root.rglob(f"*.tar.*{TMP_SUFFIX}"))
     for path in stale:
         path.unlink()
     return len(stale)
