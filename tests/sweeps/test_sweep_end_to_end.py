@@ -5,31 +5,32 @@ invocation resumes the study and records a pruned trial."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.global_hydra import GlobalHydra
 from optuna.trial import TrialState
 
 from datamodules.annotation_bench import ensure_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
+TRAIN = Path(__file__).resolve().parents[2] / "train.py"
 MAX_PER_CLASS = 100
 
 
-def _train(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "1"}
-    command = [sys.executable, "train.py", *args]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+def _train(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python train.py <args>`, run in this process (the sweeper runs trials in-process anyway)."""
+    GlobalHydra.instance().clear()
+    monkeypatch.setattr(sys, "argv", [str(TRAIN), *args])
+    runpy.run_path(str(TRAIN), run_name="__main__")
 
 
 @pytest.mark.slow
-def test_sweep_writes_study_best_params_and_plots_then_resumes_with_a_pruned_trial(tmp_path: Path) -> None:
+def test_sweep_writes_study_best_params_and_plots_then_resumes_with_a_pruned_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     ensure_benchmark(tmp_path / "data" / "bench" / "arabidopsis_thaliana", max_per_class=MAX_PER_CLASS)
     common = [
         "experiment=finetune_arabidopsis",
@@ -44,10 +45,11 @@ def test_sweep_writes_study_best_params_and_plots_then_resumes_with_a_pruned_tri
         "data.batch_size=8",  # fixed: out of the search
         "data.max_train_samples=32",
         "data.max_val_samples=32",
-        "trainer.max_steps=4",
+        "trainer.max_steps=2",
         "trainer.val_check_interval=2",
+        "trainer.log_every_n_steps=1",
     ]
-    _train(["-m", "hparams_search=finetune_optuna", *common, "hydra.sweeper.n_trials=3"])
+    _train(["-m", "hparams_search=finetune_optuna", *common, "hydra.sweeper.n_trials=3"], monkeypatch)
     sweep = tmp_path / "logs" / "finetune_arabidopsis" / "optuna" / "tair10_splice_donor"
     storage = f"sqlite:///{sweep / 'optuna.db'}"
     study = optuna.load_study(study_name="tair10_splice_donor", storage=storage)
@@ -61,15 +63,17 @@ def test_sweep_writes_study_best_params_and_plots_then_resumes_with_a_pruned_tri
     best = sweep / "best_params" / "tair10_splice_donor.yaml"
     usage = next(line for line in best.read_text().splitlines() if line.startswith("# Use: "))
     assert f"-cd {sweep}" in usage and "+best_params=tair10_splice_donor" in usage
-    shown = _train(["-cd", str(sweep), *common, "+best_params=tair10_splice_donor", "--cfg", "job"]).stdout
-    assert f"lr: {study.best_params['optimizer.lr']}" in shown
+    capsys.readouterr()
+    _train(["-cd", str(sweep), *common, "+best_params=tair10_splice_donor", "--cfg", "job"], monkeypatch)
+    assert f"lr: {study.best_params['optimizer.lr']}" in capsys.readouterr().out
 
     _train(
         [
             "-m", "hparams_search=finetune_optuna", *common, "hydra.sweeper.n_trials=4",
             "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
             "~hydra.sweeper.pruner.n_startup_trials", "+hydra.sweeper.pruner.lower=2.0",  # AUROC < 2: prune
-        ]
+        ],
+        monkeypatch,
     )
     study = optuna.load_study(study_name="tair10_splice_donor", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED]
