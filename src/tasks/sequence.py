@@ -19,7 +19,7 @@ from plantbimoe.tokenizer import reverse_complement_padded
 from tasks.base import OptimizedTask, to_plain_dict
 from tasks.heads import SequenceHead
 from tasks.init_from import LoadReport, load_backbone
-from tasks.metrics import build_metrics, compute_loss, metric_inputs, output_size
+from tasks.metrics import build_metrics, compute_loss, metric_inputs, metric_names, output_size
 
 RESULTS_FILE = "results.json"
 
@@ -41,7 +41,7 @@ class SequenceTask(OptimizedTask):
         backbone: Mapping,
         optimizer: Callable[..., Optimizer],
         task_type: str,
-        num_labels: int,
+        num_labels: int | None,
         metric: str,
         scheduler: Callable[..., Any] | None = None,
         pooling: str = "mean",
@@ -62,25 +62,37 @@ class SequenceTask(OptimizedTask):
         backbone_dict = to_plain_dict(backbone)
         self.save_hyperparameters({**hparams, "backbone": backbone_dict})
         self.task_type, self.num_labels, self.metric = task_type, num_labels, metric
+        if metric not in metric_names(task_type):
+            raise ValueError(
+                f"metric {metric!r} is not logged for {task_type}; one of {metric_names(task_type)}"
+            )
         self.backbone = PlantBiMoEModel(PlantBiMoEConfig.from_dict(backbone_dict))
-        d_model = self.backbone.config.d_model
-        self.head = SequenceHead(
-            d_model, output_size(task_type, num_labels), pooling, head_hidden_size, dropout
-        )
+        self.head_options = (pooling, head_hidden_size, dropout)
         self.rc_eval, self.freeze_backbone = rc_eval, freeze_backbone
         self.backbone_lr_factor, self.aux_loss_weight = backbone_lr_factor, aux_loss_weight
         self.init_strict, self.initialised_from = init_strict, None
         self.run_label = run_label or "random-init"
-        if metric not in (names := build_metrics(task_type, num_labels).keys()):
-            raise ValueError(
-                f"metric {metric!r} is not logged for {task_type}; choose one of {sorted(names)}"
-            )
-        self.val_metrics = build_metrics(task_type, num_labels).clone(prefix="val/")
-        self.test_metrics = build_metrics(task_type, num_labels).clone(prefix="test/")
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_best = MaxMetric()
+        if num_labels is not None:
+            self._build_head(num_labels)
         if freeze_backbone:
             self.backbone.requires_grad_(False)
+
+    def _build_head(self, num_labels: int) -> None:
+        self.num_labels = self.hparams["num_labels"] = num_labels
+        width = output_size(self.task_type, num_labels)
+        self.head = SequenceHead(self.backbone.config.d_model, width, *self.head_options)
+        self.val_metrics = build_metrics(self.task_type, num_labels).clone(prefix="val/")
+        self.test_metrics = build_metrics(self.task_type, num_labels).clone(prefix="test/")
+
+    def setup(self, stage: str) -> None:
+        """With num_labels None (multi-label), take the label count the datamodule read from its files."""
+        if self.num_labels is None:
+            num_labels = getattr(self.trainer.datamodule, "num_labels", None)
+            if num_labels is None:
+                raise ValueError("num_labels is unknown: set data.num_labels (or task.num_labels)")
+            self._build_head(num_labels)
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         groups = [(self.head, 1.0)]

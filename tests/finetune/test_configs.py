@@ -42,8 +42,6 @@ def test_the_benchmark_has_31_datasets_and_11_task_presets() -> None:
 def test_dataset_selects_its_task_preset(dataset: str, tmp_path: Path) -> None:
     experiment = "finetune_arabidopsis" if dataset.startswith("embedded/") else "finetune_mpgb"
     overrides = [f"experiment={experiment}", f"data/mpgb={dataset}"]
-    if dataset.startswith("chromatin_access"):
-        overrides.append("data.num_labels=9")  # not published: users set their files' label count
     cfg = _compose(overrides, tmp_path)
     assert HydraConfig.get().runtime.choices["task"] == f"mpgb/{cfg.data.task_group}"
     assert (cfg.task.task_type, cfg.task.num_labels, cfg.task.metric) == (
@@ -63,7 +61,8 @@ def _toy_files(cfg, root: Path) -> None:
     """Small files in the dataset's own format and names, labels fitting its task kind."""
     rng = np.random.default_rng(0)
     data = cfg.data
-    rows = labelled_rows(data.task_type, data.num_labels, random_sequences(rng, 40, 30, 80), rng)
+    num_labels = data.num_labels or 3  # chromatin accessibility: the count is read from the files
+    rows = labelled_rows(data.task_type, num_labels, random_sequences(rng, 40, 30, 80), rng)
     splits = {"train": rows[:24], "val": rows[24:32], "test": rows[32:]}
     if data.val_file is None:
         splits["train"] += splits.pop("val")
@@ -96,8 +95,6 @@ def test_each_task_preset_trains_and_tests_through_the_runner(dataset: str, tmp_
         "trainer.log_every_n_steps=1",
         *SMALL,
     ]
-    if dataset.startswith("chromatin_access"):
-        overrides.append("data.num_labels=3")
     cfg = _compose(overrides, tmp_path / "run")
     (tmp_path / "data").mkdir()
     _toy_files(cfg, tmp_path / "data")

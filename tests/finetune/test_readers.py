@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datamodules.mpgb.readers import DatasetFormatError, read_dataset
+from datamodules.mpgb.readers import DatasetFormatError, infer_label_count, read_dataset
 from plantbimoe.tokenizer import decode
 from tests.finetune.helpers import write_fasta, write_table
 
@@ -39,6 +39,14 @@ def test_gzip_csv_and_multilabel_forms(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"sequence,label\nACGT,0;1;1;0\n"))
     with pytest.raises(DatasetFormatError, match=r"line 2: .* 0/1 vector of 4 values, expected num_labels=3"):
         read_dataset(path, "csv", "multilabel", 3)
+
+
+def test_multilabel_count_is_read_from_the_first_vector(tmp_path: Path) -> None:
+    path = write_fasta(tmp_path / "v.fa", [("ACGT", "0;1;0;0"), ("ACGT", "1;1;0;0")])
+    assert infer_label_count(path, "fasta") == 4
+    indices = write_table(tmp_path / "i.csv", [("ACGT", "2")])
+    with pytest.raises(DatasetFormatError, match=r"i.csv: line 2: .* is not a 0/1 vector.*set num_labels"):
+        infer_label_count(indices, "csv")
 
 
 def test_regression_and_multiclass(tmp_path: Path) -> None:

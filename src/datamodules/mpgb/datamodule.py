@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from datamodules.mpgb.bucketing import BucketBatchSampler
 from datamodules.mpgb.dataset import SequenceCollator, SequenceDataset
 from datamodules.mpgb.labels import check_task
-from datamodules.mpgb.readers import FORMATS, LabeledSequences, read_dataset
+from datamodules.mpgb.readers import FORMATS, LabeledSequences, infer_label_count, read_dataset
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -26,7 +26,8 @@ class MPGBDataModule(LightningDataModule):
     - `rc_augment`: training sequences are reverse-complemented with probability `rc_prob`;
     - `max_<split>_samples`: a seeded random subset of that split (quick CPU runs);
     - `prepare`: an optional callable run once in `prepare_data` (e.g. building embedded data).
-    `task_type`, `num_labels` and `metric` describe the task for the task module and the runs;
+    `task_type`, `num_labels` and `metric` describe the task for the task module and the runs
+    (a multi-label set may leave `num_labels` None: `setup` reads it from the validation or test file);
     `task_group` (the MPGB task type, e.g. polyadenylation), `length` and `source` are for reports.
     """
 
@@ -36,7 +37,7 @@ class MPGBDataModule(LightningDataModule):
         root: str,
         format: str,
         task_type: str,
-        num_labels: int,
+        num_labels: int | None,
         metric: str,
         train_file: str,
         test_file: str,
@@ -99,6 +100,10 @@ class MPGBDataModule(LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
+        if self.num_labels is None:  # multi-label without a declared count: the smallest split tells
+            first = self.files["val"] or self.files["test"]
+            self.num_labels = infer_label_count(self.root / first, self.format)
+            log.info("%s: %d labels, read from %s", self.name, self.num_labels, first)
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", SPLITS)
         if any(s in wanted and s not in self.splits for s in ("train", "val")):
             if self.files["val"] is None:

@@ -15,10 +15,17 @@ class LabelError(ValueError):
     """A label that does not fit the declared task (the caller adds the file and row)."""
 
 
-def check_task(task_type: str, num_labels: int) -> None:
-    """Raise if `task_type` is unknown or `num_labels` does not suit it."""
+def check_task(task_type: str, num_labels: int | None) -> None:
+    """Raise if `task_type` is unknown or `num_labels` does not suit it (None: multi-label only,
+    the count then comes from the data)."""
     if task_type not in TASK_TYPES:
         raise ValueError(f"unknown task_type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+    if num_labels is None:
+        if task_type != "multilabel":
+            raise ValueError(
+                f"a {task_type} task needs num_labels (only multi-label counts are read from data)"
+            )
+        return
     if task_type == "binary" and num_labels != 2:
         raise ValueError(f"a binary task has num_labels 2, got {num_labels}")
     if task_type in ("multiclass", "multilabel") and num_labels < 2:
@@ -58,6 +65,14 @@ def _class_id(text: str, num_labels: int) -> int:
     if not value.is_integer() or not 0 <= value < num_labels:
         raise LabelError(f"label {text!r} is outside the declared classes 0..{num_labels - 1}")
     return int(value)
+
+
+def vector_width(text: str) -> int:
+    """Length of a multi-label field written as a 0/1 vector (raises for an index list)."""
+    parts = [p for p in _SEPARATORS.split(text.strip()) if p]
+    if len(parts) < 2 or not all(p in ("0", "1") for p in parts):
+        raise LabelError(f"label {text!r} is not a 0/1 vector, so the label count cannot be read from it")
+    return len(parts)
 
 
 def _multilabel(text: str, num_labels: int) -> list[float]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.fasta import read_fasta
-from datamodules.mpgb.labels import LabelError, check_task, label_dtype, parse_label
+from datamodules.mpgb.labels import LabelError, check_task, label_dtype, parse_label, vector_width
 from plantbimoe.tokenizer import encode, first_invalid_index
 
 FORMATS = ("fasta", "csv", "tsv")
@@ -127,6 +127,20 @@ def read_dataset(
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
     tokens = encode(b"".join(pieces))
     return LabeledSequences(tokens, offsets, np.asarray(labels, dtype=label_dtype(task_type)), str(path))
+
+
+def infer_label_count(path: str | Path, fmt: str) -> int:
+    """Number of labels of a multi-label file, from its first row's 0/1 vector."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file not found: {path}")
+    rows = _fasta_rows(path) if fmt == "fasta" else _table_rows(path, "," if fmt == "csv" else "\t")
+    for where, _, label in rows:
+        try:
+            return vector_width(label)
+        except LabelError as err:
+            raise DatasetFormatError(f"{path}: {where}: {err}; set num_labels") from None
+    raise DatasetFormatError(f"{path}: no rows to read the label count from")
 
 
 def _fasta_rows(path: Path) -> Iterator[tuple[str, bytes, str]]:
