@@ -75,6 +75,7 @@ class ShardDataModule(LightningDataModule):
                  pad_to_multiple_of: int | None = None, pin_memory: bool = False,
                  progress: bool = True) -> None:
         super().__init__()
+        self.save_hyperparameters(logger=False)
         if batch_size < 1 or (window_length is not None and window_length < 1):
             raise ValueError(f"batch_size and window_length must be positive; got {batch_size}, "
                              f"{window_length}")
