@@ -1,6 +1,7 @@
 """Shared pytest setup: CPU-only, single-threaded torch so parallel jobs on small machines stay fast."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,3 +18,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def embedded_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded Arabidopsis corpus as webdataset shards, built once per test session."""
+    from datamodules.shards.datamodule import ShardDataModule
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path_factory.mktemp("embedded") / "arabidopsis"
+    manifest = str(root / "conf" / "manifests" / "arabidopsis.yaml")
+    ShardDataModule(str(out), manifest=manifest, progress=False).prepare_data()
+    return out

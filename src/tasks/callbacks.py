@@ -42,7 +42,7 @@ class PretrainSummary(Callback):
             "global_step": trainer.global_step,
             "tokens_seen": tokens,
             "train_seconds": round(elapsed, 1),
-            "tokens_per_second": round((tokens - self._tokens_at_start) / elapsed, 1) if elapsed > 0 else None,
+            "tokens_per_second": round((tokens - self._tokens_at_start) / max(elapsed, 1e-9), 1),
             "val_loss": val_loss,
             "val_baseline_loss": baseline,
             "val_masked_acc": metrics.get("val/masked_acc"),
@@ -57,7 +57,8 @@ class PretrainSummary(Callback):
     def _print(self) -> None:
         s = self.summary
         table = Table(title="PlantBiMoE pretraining summary", show_header=False)
-        table.add_row("parameters (total / active per token)", f"{s['parameters_total']:,} / {s['parameters_active']:,}")
+        counts = f"{s['parameters_total']:,} / {s['parameters_active']:,}"
+        table.add_row("parameters (total / active per token)", counts)
         table.add_row("optimizer steps", f"{s['global_step']:,}")
         table.add_row("tokens seen", f"{s['tokens_seen']:,}")
         table.add_row("training throughput", f"{s['tokens_per_second']:,} tokens/s")

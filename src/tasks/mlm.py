@@ -8,13 +8,29 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torchmetrics import MeanMetric, SumMetric
+from torchmetrics import MeanMetric, Metric
 
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEForMaskedLM
 from plantbimoe.tokenizer import TOKEN_IDS
 from tasks.base import OptimizedTask, to_plain_dict
 
 NUCLEOTIDE_IDS = [TOKEN_IDS[b] for b in "ACGT"]
+
+
+class NucleotideCounts(Metric):
+    """Counts of A, C, G, T among the masked targets (summed across processes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        zeros = torch.zeros(len(NUCLEOTIDE_IDS), dtype=torch.float64)
+        self.add_state("counts", default=zeros, dist_reduce_fx="sum")
+
+    def update(self, labels: torch.Tensor) -> None:
+        ids = torch.tensor(NUCLEOTIDE_IDS, device=labels.device)
+        self.counts += (labels[:, None] == ids).sum(0).to(torch.float64)
+
+    def compute(self) -> torch.Tensor:
+        return self.counts
 
 
 class MaskedLMTask(OptimizedTask):
@@ -44,15 +60,14 @@ class MaskedLMTask(OptimizedTask):
         self.tokens_seen = 0
         self.val_loss = MeanMetric()
         self.val_acc = MeanMetric()
-        self.val_target_counts = SumMetric()
+        self.val_target_counts = NucleotideCounts()
 
     def forward(self, batch: dict[str, torch.Tensor]):
         weights = None
         if self.softmask_weight != 1.0 and "softmask" in batch:
             weights = torch.where(batch["softmask"], self.softmask_weight, 1.0).to(torch.float32)
-        return self.model(
-            batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"], loss_weights=weights
-        )
+        mask, labels = batch["attention_mask"], batch["labels"]
+        return self.model(batch["input_ids"], attention_mask=mask, labels=labels, loss_weights=weights)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self(batch)
@@ -68,7 +83,7 @@ class MaskedLMTask(OptimizedTask):
         return out.loss
 
     def _log_expert_load(self, routing: list) -> None:
-        for layer, router in zip(self.config.moe_layer_indices(), routing):
+        for layer, router in zip(self.config.moe_layer_indices(), routing, strict=True):
             for expert, share in enumerate(router.expert_load.detach().float().cpu().tolist()):
                 self.log(f"moe/layer{layer}/expert{expert}", share)
 
@@ -88,8 +103,7 @@ class MaskedLMTask(OptimizedTask):
         correct = (out.logits[target].argmax(-1) == labels).float().mean()
         self.val_loss.update(out.mlm_loss.detach(), weight=n)
         self.val_acc.update(correct, weight=n)
-        counts = torch.stack([(labels == i).sum() for i in NUCLEOTIDE_IDS]).float()
-        self.val_target_counts.update(counts)
+        self.val_target_counts.update(labels)
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval("val")

@@ -24,8 +24,9 @@ def build(cfg: DictConfig) -> tuple[LightningDataModule, LightningModule, Traine
     """Datamodule, task module and trainer of a composed config (no training)."""
     if cfg.get("data") is None:
         raise ValueError("No data selected: choose data/pretrain=<corpus> or data/mpgb=<dataset>.")
-    datamodule = hydra.utils.instantiate(cfg.data)
-    task = hydra.utils.instantiate(cfg.task)
+    # plain dicts/lists, not DictConfig, reach the constructors: checkpoints stay weights_only-loadable
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    task = hydra.utils.instantiate(cfg.task, _convert_="all")
     callbacks: list[Callback] = instantiate_dict(cfg.get("callbacks"))
     loggers: list[Logger] = instantiate_dict(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -49,7 +50,7 @@ def run(cfg: DictConfig) -> float | None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not cfg.get("train", True):
             best = cfg.get("ckpt_path") or ""
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
     name = cfg.get("optimized_metric")
     if name and name not in metrics:

@@ -44,13 +44,16 @@ def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("preset", ["tiny", "base"])
 def test_backbone_yaml_equals_library_preset(preset: str) -> None:
-    from_yaml = PlantBiMoEConfig.from_dict(yaml.safe_load((CONF_DIR / "backbone" / f"{preset}.yaml").read_text()))
-    library = {k: v for k, v in PlantBiMoEConfig.preset(preset).to_dict().items() if k not in HF_METADATA_KEYS}
+    text = (CONF_DIR / "backbone" / f"{preset}.yaml").read_text()
+    from_yaml = PlantBiMoEConfig.from_dict(yaml.safe_load(text))
+    library = PlantBiMoEConfig.preset(preset).to_dict()
+    library = {k: v for k, v in library.items() if k not in HF_METADATA_KEYS}
     assert from_yaml.to_dict() == library
 
 
 def test_default_is_the_embedded_pretraining(tmp_path: Path) -> None:
     cfg = compose_config([], tmp_path)
     assert cfg.task_name == "pretrain_arabidopsis_tiny"
-    assert cfg.data._target_.endswith("FastaWindowDataModule")
+    assert cfg.data._target_.endswith("ShardDataModule")
+    assert cfg.data.manifest.endswith("conf/manifests/arabidopsis.yaml")
     assert OmegaConf.to_container(cfg.optimizer)["betas"] == [0.95, 0.9]

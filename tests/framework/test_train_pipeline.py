@@ -16,7 +16,6 @@ SMALL = [
     "data.window_length=64",
     "data.batch_size=2",
     "data.val_windows=4",
-    "data.train_windows_per_epoch=64",
     "trainer.max_steps=4",
     "trainer.val_check_interval=2",
     "trainer.log_every_n_steps=1",
@@ -36,15 +35,17 @@ def _scalar_tags(run_dir: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_fast_dev_run_of_default_experiment(tmp_path: Path) -> None:
-    cfg = compose_config(["debug=fdr", "data.window_length=64", "data.batch_size=2", "data.val_windows=2"], tmp_path)
+def test_fast_dev_run_of_default_experiment(tmp_path: Path, embedded_shards: Path) -> None:
+    overrides = ["debug=fdr", "data.window_length=64", "data.batch_size=2", "data.val_windows=2"]
+    cfg = compose_config(overrides + [f"data.shards={embedded_shards}"], tmp_path)
     assert cfg.task_name == "debug"
     run(cfg)
 
 
 @pytest.mark.slow
-def test_default_run_logs_tags_checkpoints_and_resumes(tmp_path: Path) -> None:
-    cfg = compose_config(SMALL + ["test=false"], tmp_path / "first")
+def test_default_run_logs_tags_checkpoints_and_resumes(tmp_path: Path, embedded_shards: Path) -> None:
+    shards = f"data.shards={embedded_shards}"
+    cfg = compose_config(SMALL + [shards, "test=false"], tmp_path / "first")
     metric = run(cfg)
     assert metric is not None and torch.isfinite(torch.tensor(metric))
 
@@ -61,11 +62,10 @@ def test_default_run_logs_tags_checkpoints_and_resumes(tmp_path: Path) -> None:
     state = torch.load(last, map_location="cpu", weights_only=True)
     assert state["global_step"] == 4
 
-    resumed = compose_config(
-        [o for o in SMALL if not o.startswith("trainer.max_steps")] + ["trainer.max_steps=6", f"ckpt_path={last}", "test=false"],
-        tmp_path / "second",
-    )
-    run(resumed)
-    state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    overrides = [o for o in SMALL if not o.startswith("trainer.max_steps")]
+    overrides += ["trainer.max_steps=6", f"ckpt_path={last}", shards, "test=false"]
+    run(compose_config(overrides, tmp_path / "second"))
+    second = tmp_path / "second" / "checkpoints" / "last.ckpt"
+    state = torch.load(second, map_location="cpu", weights_only=True)
     assert state["global_step"] == 6
     assert state["tokens_seen"] > 0

@@ -18,8 +18,9 @@ def test_ddp_two_cpu_processes_train_and_keep_identical_weights(tmp_path: Path) 
     out = tmp_path / "run"
     cmd = [
         sys.executable, "train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-        "data.window_length=64", "data.batch_size=2", "data.val_windows=4", "data.train_windows_per_epoch=32",
-        "trainer.max_steps=3", "trainer.val_check_interval=3", "scheduler.warmup_steps=1", "test=false",
+        "data.window_length=64", "data.batch_size=2", "data.val_windows=4",
+        "data/pretrain=arabidopsis_fasta", "data.train_windows_per_epoch=32", "trainer.max_steps=3",
+        "trainer.val_check_interval=3", "scheduler.warmup_steps=1", "test=false",
         "callbacks.progress_bar=null", f"hydra.run.dir={out}", f"paths.log_dir={tmp_path / 'logs'}",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
