@@ -11,7 +11,7 @@ TCMALLOC_FIND = ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null | h
 RUN = LD_PRELOAD=$$($(TCMALLOC_FIND)) $(PY)
 
 .DEFAULT_GOAL := help
-.PHONY: help install allocator train test lint clean
+.PHONY: help install allocator train test lint shards bench-data clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,12 @@ train: install ## pretrain the tiny model on the embedded Arabidopsis genomes (C
 
 test: install ## run the test suite (fails when no test ran)
 	$(RUN) -m pytest $(PYTEST_ARGS)
+
+shards: install ## cut the embedded Arabidopsis genomes into webdataset shards (data/shards/arabidopsis; resumable)
+	$(RUN) -m datamodules.shards.cli build conf/manifests/arabidopsis.yaml data/shards/arabidopsis $(ARGS)
+
+bench-data: install ## build the TAIR10 chr1 annotation benchmark (data/bench/arabidopsis_thaliana)
+	$(RUN) -m datamodules.annotation_bench --out data/bench/arabidopsis_thaliana $(ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check src tests benchmarks train.py
