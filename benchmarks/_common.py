@@ -33,7 +33,8 @@ LIB_DIRS = (
 def time_repeats(
     fn: Callable[[], object], repeats: int, warmup: int = 1, budget_s: float | None = None
 ) -> dict[str, Any]:
-    """Wall-clock seconds of ``fn()``: ``warmup`` untimed calls, then ``repeats`` timed ones.
+    """Wall-clock seconds of ``fn()``: ``warmup`` untimed calls, then ``repeats`` timed ones
+    (``cpu_s``: this process's CPU seconds per run, all threads; less sensitive to other jobs).
 
     With ``budget_s``, fewer timed calls (at least one) are made when the last warm-up call shows
     that ``repeats`` of them would take longer than the budget.
@@ -45,12 +46,13 @@ def time_repeats(
         elapsed = time.perf_counter() - start
     if budget_s is not None and warmup and elapsed * repeats > budget_s:
         repeats = max(1, int(budget_s / elapsed))
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+        cpu.append(time.process_time() - cpu_start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, "cpu_s": cpu}
 
 
 def rss_bytes() -> int:

@@ -111,15 +111,17 @@ def child_layer(cfg: dict[str, Any]) -> dict[str, Any]:
     }
     hidden = torch.randn(b, L, dm, generator=g)
     times: dict[str, list[float]] = {p: [] for p in (*LAYER_PARTS, "swiglu_ffn")}
+    cpu = {p: [] for p in times}
 
-    def mark(part: str, start: float) -> float:
-        now = time.perf_counter()
-        times[part].append(now - start)
+    def mark(part: str, start: tuple[float, float]) -> tuple[float, float]:
+        now = (time.perf_counter(), time.process_time())
+        times[part].append(now[0] - start[0])
+        cpu[part].append(now[1] - start[1])
         return now
 
     with torch.no_grad():
         for i in range(cfg["repeats"] + 1):
-            t = time.perf_counter()
+            t = (time.perf_counter(), time.process_time())
             x, z = F.linear(hidden, w["in"]).chunk(2, dim=-1)
             t = mark("in_proj", t)
             x = F.silu(F.conv1d(x.transpose(1, 2), w["conv"], padding=3, groups=d)[..., :L])
@@ -144,9 +146,11 @@ def child_layer(cfg: dict[str, Any]) -> dict[str, Any]:
             F.linear(F.silu(F.linear(hidden, w["gate"])) * F.linear(hidden, w["up"]), w["down"])
             mark("swiglu_ffn", t)
             if i == 0:  # warm-up
-                times = {p: [] for p in times}
+                for v in (*times.values(), *cpu.values()):
+                    v.clear()
     med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
-    return {"status": "ok", "median_s": med, "times_s": times}
+    cpu_med = {p: sorted(v)[len(v) // 2] for p, v in cpu.items()}
+    return {"status": "ok", "median_s": med, "cpu_median_s": cpu_med, "times_s": times}
 
 
 def predicted_skip(prev: dict[str, Any] | None, L: int, args: argparse.Namespace) -> str | None:
@@ -310,12 +314,13 @@ def print_tables(
             [
                 p,
                 f"{med[p] * 1e3:.1f}",
+                f"{layer['cpu_median_s'][p] * 1e3:.1f}",
                 f"{med[p] / mixer:.0%}" if p in LAYER_PARTS else "",
                 f"{med[p] * (2 if p in LAYER_PARTS else 1) / layer_s:.0%}",
             ]
             for p in (*LAYER_PARTS, "swiglu_ffn")
         ]
-        print(markdown_table(["part", "ms", "of mixer", "of layer"], body))
+        print(markdown_table(["part", "ms", "CPU ms", "of mixer", "of layer"], body))
 
 
 if __name__ == "__main__":
