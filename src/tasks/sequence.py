@@ -38,7 +38,7 @@ class SequenceTask(OptimizedTask):
 
     def __init__(
         self,
-        backbone: Mapping,
+        backbone: Mapping | nn.Module,
         optimizer: Callable[..., Optimizer],
         task_type: str,
         num_labels: int | None,
@@ -59,14 +59,18 @@ class SequenceTask(OptimizedTask):
         }
         super().__init__(optimizer, scheduler)
         check_task(task_type, num_labels)
-        backbone_dict = to_plain_dict(backbone)
+        if isinstance(backbone, nn.Module):  # built by Hydra from its _target_ (backbone=hf)
+            backbone_module, backbone_dict = backbone, dict(getattr(backbone, "init_args", {}))
+        else:
+            backbone_dict = to_plain_dict(backbone)
+            backbone_module = PlantBiMoEModel(PlantBiMoEConfig.from_dict(backbone_dict))
         self.save_hyperparameters({**hparams, "backbone": backbone_dict})
         self.task_type, self.num_labels, self.metric = task_type, num_labels, metric
         if metric not in metric_names(task_type):
             raise ValueError(
                 f"metric {metric!r} is not logged for {task_type}; one of {metric_names(task_type)}"
             )
-        self.backbone = PlantBiMoEModel(PlantBiMoEConfig.from_dict(backbone_dict))
+        self.backbone = backbone_module
         self.head_options = (pooling, head_hidden_size, dropout)
         self.rc_eval, self.freeze_backbone = rc_eval, freeze_backbone
         self.backbone_lr_factor, self.aux_loss_weight = backbone_lr_factor, aux_loss_weight
