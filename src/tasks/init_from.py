@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from plantbimoe import load_released_folder
+from plantbimoe import load_backbone_state
 
 log = logging.getLogger(__name__)
 # where a backbone's weights sit in the checkpoints this project writes
@@ -44,16 +44,17 @@ class LoadReport:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a Lightning ``.ckpt``, a ``.safetensors`` file or a released-layout folder.
-
-    A released folder (``config.json`` + weights) is converted to our names under ``model.``.
+    """Tensors of a Lightning ``.ckpt`` (as saved), or the backbone of a released/exported folder or
+    of a ``.safetensors`` beside its ``config.json`` (in `PlantBiMoEModel` names, via
+    `plantbimoe.load_backbone_state`); a bare ``.safetensors`` is returned as saved.
     Pickled checkpoints are read with ``weights_only=True``; nothing else is unpickled.
     """
     path = Path(path)
-    if path.is_dir() and (path / "config.json").is_file():
-        return {f"model.{k}": v for k, v in load_released_folder(path).state_dict().items()}
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"init_from: checkpoint not found: {path}")
+    configured = path.is_dir() or (path.suffix == ".safetensors" and (path.parent / "config.json").is_file())
+    if configured:
+        return load_backbone_state(path)[1]
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
