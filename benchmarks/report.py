@@ -1,0 +1,162 @@
+"""Collect the benchmark JSON files into one Markdown report (and a JSON summary of the targets).
+
+Reads every ``*.json`` in the results folder written by scan.py, moe.py, model.py and shards.py,
+writes ``README.md`` (machine, targets, one section per benchmark) and ``summary.json`` there,
+and prints the Markdown.
+
+    python benchmarks/report.py                      # benchmarks/results/
+    python benchmarks/report.py --results some/folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import moe as moe_bench
+from _common import markdown_table, write_json
+
+import model as model_bench
+import scan as scan_bench
+
+SUMMARY = "summary.json"
+MOE_TARGET, SCAN_SHARE_TARGET, INFER_32K_TARGET_GIB = 1.3, 0.25, 8.0
+
+
+def machine_line(m: dict[str, Any] | None) -> str:
+    """One line naming the machine a result came from."""
+    if not m:
+        return "machine: not recorded"
+    alloc = m.get("allocator") or ", ".join(sorted(set(m.get("allocators", {}).values())))
+    threads = f", {m['torch_threads']} torch threads" if "torch_threads" in m else ""
+    load = m.get("loadavg_at_start")
+    return (
+        f"{m.get('cpu_model')} ({m.get('cpu_count')} cores, {m.get('memory_gib')} GiB, "
+        f"{m.get('cpu_capability')}), Python {m.get('python')}, torch {m.get('torch')}{threads}, "
+        f"allocator {alloc}" + (f", load average {load[0]:.1f} at start" if load else "")
+    )
+
+
+def targets(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's measurable targets, with the value found in the results (None: not measured)."""
+    out = []
+    moe = data.get("moe")
+    if moe:
+        for threads in sorted({r["threads"] for r in moe["results"]}):
+            worst = max(
+                (r for r in moe["results"] if r["threads"] == threads and r["impl"] == "moe-segments"),
+                key=lambda r: r["ratio_median"],
+                default=None,
+            )
+            if worst:
+                out.append(
+                    {
+                        "target": f"MoE top-1 of 4 <= {MOE_TARGET}x dense SwiGLU (threads: {threads})",
+                        "value": f"{worst['ratio_median']:.2f}x "
+                        f"(worst: {worst['tokens']} tokens, {worst['mode']})",
+                        "met": worst["ratio_median"] <= MOE_TARGET,
+                    }
+                )
+    rows = {(r["size"], r["mode"], r["L"]): r for r in data.get("model", {}).get("results", [])}
+    share = rows.get(("base", "infer", 4096), {})
+    infer = rows.get(("base", "infer", 32768), {})
+    out.append(
+        {
+            "target": f"scan <= {SCAN_SHARE_TARGET:.0%} of a base forward pass at L=4096",
+            "value": f"{share['scan_fraction']:.0%}" if "scan_fraction" in share else None,
+            "met": share["scan_fraction"] <= SCAN_SHARE_TARGET if "scan_fraction" in share else None,
+        }
+    )
+    out.append(
+        {
+            "target": f"base inference at L=32768 within {INFER_32K_TARGET_GIB:.0f} GiB",
+            "value": f"{infer['peak_gib']:.2f} GiB peak" if infer.get("status") == "ok" else None,
+            "met": infer["peak_gib"] <= INFER_32K_TARGET_GIB if infer.get("status") == "ok" else None,
+        }
+    )
+    return out
+
+
+def scan_section(d: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        scan_bench.print_tables(d["results"], d.get("mamba_layer", []), argparse.Namespace(**d["args"]))
+    return buf.getvalue().strip()
+
+
+def shards_section(d: dict[str, Any]) -> str:
+    def pick(rows: list[dict[str, Any]], keys: list[str]) -> list[list[Any]]:
+        return [[r.get(k, r.get("reason", "")) for k in keys] for r in rows]
+
+    build = ["processes", "seconds", "fasta_mb", "mb_per_s"]
+    loader = ["workers", "length", "batch", "windows_per_s", "tokens_per_s"]
+    step = ["model", "length", "batch", "threads", "seconds_per_step", "tokens_per_s", "loader_over_step"]
+    return "\n\n".join(
+        markdown_table(keys, pick(d.get(part, []), keys))
+        for part, keys in (("build", build), ("loader", loader), ("step", step))
+    )
+
+
+SECTIONS = {
+    "scan": scan_section,
+    "moe": lambda d: moe_bench.render(d["results"], d.get("profile", [])),
+    "model": lambda d: model_bench.render(d["results"], d.get("peak_tflops")),
+    "shards": shards_section,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="benchmarks/results", help="folder of benchmark JSON files")
+    args = ap.parse_args()
+    folder = Path(args.results)
+    files: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> (benchmark, contents)
+    when: dict[str, str] = {}
+    for path in sorted(folder.glob("*.json")):
+        if path.name == SUMMARY:
+            continue
+        d = json.loads(path.read_text())
+        kind = d.get("benchmark", path.stem)
+        if kind not in SECTIONS:
+            print(f"skipping {path}: not a known benchmark ({', '.join(SECTIONS)})")
+            continue
+        files[path.stem] = kind, d
+        when[path.stem] = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    # targets come from <benchmark>.json, else from the first file of that benchmark
+    by_kind: dict[str, dict[str, Any]] = {}
+    for stem, (kind, d) in files.items():
+        if stem == kind or kind not in by_kind:
+            by_kind[kind] = d
+    goals = targets(by_kind)
+    lines = ["# Benchmark results", "", "## Targets", ""]
+    lines.append(
+        markdown_table(
+            ["target", "measured", "met"],
+            [
+                [g["target"], g["value"] or "not measured", {True: "yes", False: "no", None: "-"}[g["met"]]]
+                for g in goals
+            ],
+        )
+    )
+    for stem, (kind, d) in files.items():
+        lines += [
+            "",
+            f"## {stem}.json ({when[stem]})",
+            "",
+            machine_line(d.get("machine")),
+            "",
+            SECTIONS[kind](d),
+        ]
+    text = "\n".join(lines) + "\n"
+    (folder / "README.md").write_text(text)
+    write_json(folder / SUMMARY, {"targets": goals, "files": when})
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
