@@ -110,6 +110,14 @@ SECTIONS = {
 }
 
 
+def render(kind: str, d: dict[str, Any]) -> str:
+    """The file's tables; a file older than its script's current format is named, not fatal."""
+    try:
+        return SECTIONS[kind](d)
+    except (KeyError, TypeError) as e:
+        return f"(not rendered: {type(e).__name__} {e}; this file predates {kind}.py's format, re-run it)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="benchmarks/results", help="folder of benchmark JSON files")
@@ -150,7 +158,7 @@ def main() -> None:
             "",
             machine_line(d.get("machine")),
             "",
-            SECTIONS[kind](d),
+            render(kind, d),
         ]
     text = "\n".join(lines) + "\n"
     (folder / "README.md").write_text(text)
