@@ -11,7 +11,7 @@ TCMALLOC_FIND = ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null | h
 RUN = LD_PRELOAD=$$($(TCMALLOC_FIND)) $(PY)
 
 .DEFAULT_GOAL := help
-.PHONY: help install allocator train test lint shards bench-data clean
+.PHONY: help install allocator train test lint shards bench-data bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,14 @@ shards: install ## cut the embedded Arabidopsis genomes into webdataset shards (
 
 bench-data: install ## build the TAIR10 chr1 annotation benchmark (data/bench/arabidopsis_thaliana)
 	$(RUN) -m datamodules.annotation_bench --out data/bench/arabidopsis_thaliana $(ARGS)
+
+bench: install ## CPU benchmarks at small sizes (~12 min): benchmarks/results/*.json and README.md
+	$(PY) benchmarks/scan.py --lengths 1024 4096 --backends torch torch-ckpt --threads 1 --repeats 2 \
+	  $$([ -n "$$($(TCMALLOC_FIND))" ] && echo --allocators tcmalloc)
+	$(PY) benchmarks/moe.py --threads 1 --repeats 3
+	$(PY) benchmarks/model.py --lengths 1024 4096 --steps 1 --max-step-seconds 30 --max-infer-seconds 60
+	$(RUN) benchmarks/shards.py --batch 4 --batches 50 --steps 1 --out benchmarks/results/shards.json
+	$(PY) benchmarks/report.py
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check src tests benchmarks train.py
