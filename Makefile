@@ -57,7 +57,7 @@ bench: install ## CPU benchmarks at small sizes (~12 min): benchmarks/results/*.
 	$(PY) benchmarks/report.py
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check src tests benchmarks train.py
+	$(VENV)/bin/ruff check src tests benchmarks notebooks train.py
 
 clean: ## remove run outputs (logs/, outputs/); keeps .venv and data/
 	rm -rf logs outputs multirun .pytest_cache
