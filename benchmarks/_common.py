@@ -96,6 +96,7 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "torch_threads": threads if threads is not None else torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "allocator": os.path.basename(preload) if preload else "glibc (default)",
+        "omp_env": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "KMP_"))},
         "loadavg_at_start": os.getloadavg(),
     }
 

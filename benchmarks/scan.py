@@ -314,7 +314,7 @@ def print_tables(
             [
                 p,
                 f"{med[p] * 1e3:.1f}",
-                f"{layer['cpu_median_s'][p] * 1e3:.1f}",
+                f"{layer['cpu_median_s'][p] * 1e3:.1f}" if "cpu_median_s" in layer else "",
                 f"{med[p] / mixer:.0%}" if p in LAYER_PARTS else "",
                 f"{med[p] * (2 if p in LAYER_PARTS else 1) / layer_s:.0%}",
             ]
