@@ -12,8 +12,6 @@ FASTA record number and name).
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import numpy as np
 
 from datamodules.fasta import read_fasta
 from datamodules.mpgb.labels import LabelError, check_task, label_dtype, parse_label, vector_width
+from plantbimoe.textio import open_text
 from plantbimoe.tokenizer import encode, first_invalid_index
 
 FORMATS = ("fasta", "csv", "tsv")
@@ -154,7 +153,7 @@ def _fasta_rows(path: Path) -> Iterator[tuple[str, bytes, str]]:
 
 
 def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[str, bytes, str]]:
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
@@ -175,11 +174,3 @@ def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[str, bytes, str]]:
             if len(row) != len(columns):
                 raise DatasetFormatError(f"{path}: {where}: {len(row)} fields, the header has {len(columns)}")
             yield where, row[seq_col].encode("ascii", errors="replace"), row[label_col]
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")

@@ -9,11 +9,10 @@ Errors name the file and the line (or record).
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..textio import open_text
 from ..tokenizer import first_invalid_index
 
 FORMATS = ("fasta", "csv", "tsv")
@@ -33,7 +32,7 @@ def detect_format(path: Path) -> str:
         return "fasta"
     if last in (".csv", ".tsv"):
         return last[1:]
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         first = handle.read(1)
     if first == ">":
         return "fasta"
@@ -59,7 +58,7 @@ def read_sequences(path: str | Path, fmt: str | None = None) -> Iterator[tuple[s
 
 
 def _table(path: Path, delimiter: str) -> Iterator[tuple[str, bytes]]:
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         header = [c.strip().lower() for c in next(reader, [])]
         if "sequence" not in header:
@@ -80,11 +79,3 @@ def _table(path: Path, delimiter: str) -> Iterator[tuple[str, bytes]]:
                 found = f"{chr(sequence[bad])!r} at position {bad + 1}" if sequence else "an empty sequence"
                 raise SequenceInputError(f"{where}: {found}; expected A C G T N or IUPAC codes")
             yield (row[id_col].strip() if id_col is not None else f"row{row_number}"), sequence
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
