@@ -94,6 +94,7 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
     cuda = device.type == "cuda"
     config = PlantBiMoEConfig.preset(cfg["size"])
     config.gradient_checkpointing = cfg["checkpointing"]
+    config.scan_backend = cfg["scan_backend"]
     model = PlantBiMoEForMaskedLM(config).to(device)
     train = cfg["mode"] == "train"
     model.train(train)
@@ -192,6 +193,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="bfloat16: autocast")
+    ap.add_argument("--scan-backend", default="auto", help="auto, numba, torch, cuda or reference")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU")
@@ -219,9 +221,8 @@ def main() -> None:
     tcmalloc = find_tcmalloc()
     if tcmalloc and "LD_PRELOAD" not in os.environ:
         env["LD_PRELOAD"] = tcmalloc
-    common = {
-        k: getattr(args, k) for k in ("batch", "threads", "device", "dtype", "compile", "checkpointing")
-    }
+    keys = ("batch", "threads", "device", "dtype", "compile", "checkpointing", "scan_backend")
+    common = {k: getattr(args, k) for k in keys}
     results, machine = [], None
     for size in args.sizes:
         for mode in args.modes:

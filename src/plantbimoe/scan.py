@@ -4,8 +4,9 @@ Layout follows mamba-ssm: u, delta, z are (batch, d_inner, length); A is (d_inne
 B, C are (batch, d_state, length); D and delta_bias are (d_inner,).
 
 Backends: ``reference`` (the sequential loop below, the test oracle), ``torch`` (the chunked
-pure-PyTorch scan of ``scan_torch``: CPU and GPU, hand-written backward), ``cuda`` (mamba-ssm's
-fused kernel, see ``scan_cuda``) and ``auto`` (``cuda`` for CUDA tensors when mamba-ssm imports,
+pure-PyTorch scan of ``scan_torch``: CPU and GPU, hand-written backward), ``numba`` (compiled CPU
+kernels, see ``scan_numba``), ``cuda`` (mamba-ssm's fused kernel, see ``scan_cuda``) and ``auto``
+(``cuda`` for CUDA tensors when mamba-ssm imports, ``numba`` for CPU tensors when numba imports,
 else ``torch``).
 """
 
@@ -15,9 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from plantbimoe.scan_cuda import KERNEL_DTYPES, cuda_scan_available, cuda_selective_scan
+from plantbimoe.scan_numba import numba_available, selective_scan_numba
 from plantbimoe.scan_torch import selective_scan_chunked
 
-BACKENDS = ("auto", "torch", "cuda", "reference")
+BACKENDS = ("auto", "torch", "numba", "cuda", "reference")
 
 
 def selective_scan_reference(
@@ -53,13 +55,15 @@ def selective_scan_reference(
 
 
 def resolve_backend(backend: str, u: torch.Tensor) -> str:
-    """The concrete backend ("torch", "cuda" or "reference") that ``backend`` means for ``u``."""
+    """The concrete backend ("torch", "numba", "cuda" or "reference") that ``backend`` means for ``u``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown scan backend {backend!r}; expected one of {BACKENDS}")
     if backend != "auto":
         return backend
     if u.is_cuda and u.dtype in KERNEL_DTYPES and cuda_scan_available():
         return "cuda"
+    if u.device.type == "cpu" and numba_available():
+        return "numba"
     return "torch"
 
 
@@ -78,12 +82,12 @@ def selective_scan(
     chunk_size: int | None = None,
     checkpoint_segment: int | None = None,
 ) -> torch.Tensor:
-    """Selective scan through ``backend`` ("auto", "torch", "cuda", "reference").
+    """Selective scan through ``backend`` ("auto", "torch", "numba", "cuda", "reference").
 
     fp32/fp64 inputs are computed in their own dtype; fp16/bf16 inputs are computed in fp32 by
-    the ``torch`` and ``reference`` backends (natively by ``cuda``) and the result is returned in
-    u's dtype. ``chunk_size`` and ``checkpoint_segment`` tune the ``torch`` backend only (defaults:
-    ``scan_torch.CHUNK_SIZE`` / ``scan_torch.CHECKPOINT_SEGMENT``).
+    the ``torch``, ``numba`` and ``reference`` backends (natively by ``cuda``) and the result is
+    returned in u's dtype. ``chunk_size`` and ``checkpoint_segment`` tune the ``torch`` backend
+    only (defaults: ``scan_torch.CHUNK_SIZE`` / ``scan_torch.CHECKPOINT_SEGMENT``).
     """
     name = resolve_backend(backend, u)
     if name == "cuda":
@@ -92,6 +96,8 @@ def selective_scan(
     up = [t if t is None else t.to(dtype) for t in (u, delta, A, B, C, D, z, delta_bias)]
     if name == "reference":
         y = selective_scan_reference(*up, delta_softplus)
+    elif name == "numba":
+        y = selective_scan_numba(*up, delta_softplus)
     else:
         y = selective_scan_chunked(*up, delta_softplus, chunk_size, checkpoint_segment)
     return y.to(u.dtype)
