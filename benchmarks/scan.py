@@ -32,7 +32,12 @@ from _common import (
     write_json,
 )
 
-BACKENDS = {"reference": {}, "torch": {}, "torch-ckpt": {"checkpoint_segment": 512}}
+BACKENDS = {  # benchmark name: (scan backend, its options)
+    "reference": ("reference", {}),
+    "torch": ("torch", {}),
+    "torch-ckpt": ("torch", {"checkpoint_segment": 512}),
+    "numba": ("numba", {}),
+}
 MODES = ("fwd", "fwdbwd")
 LAYER_PARTS = ("in_proj", "conv1d+silu", "x_proj+dt_proj", "scan", "out_proj")
 
@@ -64,11 +69,16 @@ def child_scan(cfg: dict[str, Any]) -> dict[str, Any]:
 
     grad = cfg["mode"] == "fwdbwd"
     ins = scan_inputs(cfg["batch"], cfg["d_inner"], cfg["d_state"], cfg["L"], grad)
-    backend = cfg["backend"]
-    kw = dict(BACKENDS[backend], backend="reference" if backend == "reference" else "torch")
+    name, options = BACKENDS[cfg["backend"]]
+    kw = dict(options, backend=name)
     if cfg.get("chunk_size"):
         kw["chunk_size"] = cfg["chunk_size"]
     gy = torch.randn(cfg["batch"], cfg["d_inner"], cfg["L"])
+
+    if name == "numba":  # compile (or load from the cache) outside the timed runs
+        from plantbimoe.scan_numba import warm_up
+
+        warm_up((torch.float32,))
 
     def step() -> None:
         if grad:
@@ -84,7 +94,8 @@ def child_scan(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_layer(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Forward of one Mamba-1 mixer (d_model = d_inner / 2) and one SwiGLU FFN, timed per part."""
+    """Forward of one Mamba-1 mixer (d_model = d_inner / 2) and one SwiGLU FFN, timed per part,
+    with the scan backend ``cfg["backend"]``."""
     import time
 
     import torch
@@ -138,7 +149,7 @@ def child_layer(cfg: dict[str, Any]) -> dict[str, Any]:
                 D,
                 z.transpose(1, 2),
                 dt_bias,
-                backend="torch",
+                backend=cfg["backend"],
             )
             t = mark("scan", t)
             F.linear(y.transpose(1, 2), w["out"])
@@ -200,6 +211,9 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=90.0, help="skip configs whose one run passes this")
     ap.add_argument("--max-mem-gib", type=float, default=12.0, help="skip configs whose peak RSS passes this")
     ap.add_argument("--layer-length", type=int, default=4096, help="Mamba layer breakdown length (0: none)")
+    ap.add_argument(
+        "--layer-backends", nargs="+", default=["numba", "torch"], help="scan backends of the layer breakdown"
+    )
     ap.add_argument("--ffn", type=int, default=1408, help="SwiGLU hidden size for the layer breakdown")
     ap.add_argument("--out", default="benchmarks/results/scan.json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -257,11 +271,11 @@ def main() -> None:
                         f"{alloc:8s} {backend:10s} {mode:6s} L={L:6d}: {cell(res, L * args.batch)}",
                         flush=True,
                     )
-        if args.layer_length:
-            cfg = {**common, "kind": "layer", "L": args.layer_length, "ffn": args.ffn}
+        for backend in args.layer_backends if args.layer_length else []:
+            cfg = {**common, "kind": "layer", "L": args.layer_length, "ffn": args.ffn, "backend": backend}
             res = run_child([__file__, "--child", json.dumps(cfg)], env)
             machine = res.pop("machine", machine)
-            layers.append({"allocator": alloc, "L": args.layer_length, **res})
+            layers.append({"allocator": alloc, "backend": backend, "L": args.layer_length, **res})
 
     print_tables(results, layers, args)
     if machine:
@@ -300,15 +314,17 @@ def print_tables(
         )
     )
     for layer in layers:
+        backend = layer.get("backend", "torch")  # results written before the numba backend
         if layer["status"] != "ok":
-            print(f"\nMamba layer ({layer['allocator']}): {layer['reason']}")
+            print(f"\nMamba layer ({layer['allocator']}, {backend}): {layer['reason']}")
             continue
         med = layer["median_s"]
         mixer = sum(med[p] for p in LAYER_PARTS)
         layer_s = 2 * mixer + med["swiglu_ffn"]  # BiMamba = two mixers, then the FFN
         print(
             f"\n### One Mamba-1 mixer forward, d_model {args.d_inner // 2}, L={layer['L']}, "
-            f"{layer['allocator']}: median ms, share of the mixer, share of a layer (2 mixers + FFN)\n"
+            f"{layer['allocator']}, scan backend {backend}: median ms, share of the mixer, "
+            "share of a layer (2 mixers + FFN)\n"
         )
         body = [
             [

@@ -8,8 +8,11 @@ token order and mixed with the routing weights. No per-token Python work, no tok
 - "grouped" (default on CUDA with bf16 compute, SM >= 80 and sizes divisible by 8, when
   `torch.nn.functional.grouped_mm` exists): the three projections are grouped GEMMs over
   device-side segment offsets, so the block never synchronises with the host.
-- "segments" (default elsewhere, e.g. CPU, where a host sync costs nothing): the segment sizes are
+- "segments" (default elsewhere, e.g. CPU, where a host read costs nothing): the segment sizes are
   read once per layer (one ``.tolist()`` of E integers) and each expert is an ``F.linear`` call.
+  ``torch.compile(fullgraph=True)`` traces it as one graph, forward and backward, with the sizes
+  as symbolic values (a test checks). "grouped" also runs on CPU in fp32 at the same speed
+  (``benchmarks/moe.py``), but torch 2.13's tracing kernel of ``grouped_mm`` accepts bf16 only.
 
 Expert weights are stacked: one Parameter per projection of shape (E, out, in), in ``nn.Linear``
 layout, so every expert's parameters receive a gradient (zero where it got no token) every step

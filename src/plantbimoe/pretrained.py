@@ -7,8 +7,8 @@ Accepted sources (`read_checkpoint`):
   tensors under ``head.`` in ``model.safetensors`` and its task in ``task.json``);
 - a ``.safetensors`` / ``pytorch_model.bin`` file inside such a folder;
 - a ``.ckpt`` written by our Lightning tasks (MLM pretraining or a fine-tuned sequence task); the
-  model config comes from its ``hyper_parameters``. A sharded FSDP checkpoint folder is named as
-  such, with the Lightning command that consolidates it into one ``.ckpt``.
+  model config comes from its ``hyper_parameters``; a sharded ``.ckpt`` folder of ``trainer=fsdp2``
+  (torch.distributed.checkpoint) is gathered in memory.
 Pickled files are read with ``weights_only=True``; nothing else is ever unpickled. Every load is
 strict: missing, unexpected and mis-shaped tensors raise a ValueError listing them.
 """
@@ -19,6 +19,7 @@ import json
 import os
 import pickle
 import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,11 +105,38 @@ def _read_folder(folder: Path, weights: StateDict | None = None) -> Checkpoint:
     return Checkpoint(config, checked, str(folder), head, task)
 
 
-def _read_lightning(path: Path) -> Checkpoint:
+def _load_file(path: Path) -> Any:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
         raise ValueError(f"{path}: cannot read as a checkpoint (torch.load, weights_only=True): {e}") from e
+
+
+def _load_sharded(folder: Path) -> dict[str, Any]:
+    """A sharded (torch.distributed.checkpoint) Lightning checkpoint folder, gathered in memory:
+    its tensors (.metadata + *.distcp) with the Lightning metadata of ``meta.pt``."""
+    from torch.distributed.checkpoint.api import CheckpointException  # a BaseException
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "full.pt"
+        try:
+            dcp_to_torch_save(folder, full)
+        except (Exception, CheckpointException) as e:  # noqa: BLE001 - all mean "unreadable"
+            failures = getattr(e, "failures", None) or {0: e}  # CheckpointException: per rank
+            reason = str(next(iter(failures.values()))).splitlines()[0][:300]
+            raise ValueError(f"{folder}: cannot read the sharded checkpoint: {reason}") from None
+        tensors = _load_file(full)
+    meta = _load_file(folder / "meta.pt")
+    if not isinstance(tensors, dict) or not isinstance(meta, dict):
+        raise ValueError(f"{folder}: not a sharded Lightning checkpoint")
+    return {**meta, **tensors}
+
+
+def _read_lightning(path: Path, ckpt: Any | None = None) -> Checkpoint:
+    """A Lightning checkpoint (file, or ``ckpt`` already read from ``path``) of our tasks."""
+    if ckpt is None:
+        ckpt = _load_file(path)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (no 'state_dict'); expected a .ckpt "
                          "written by train.py, or a released-layout folder")
@@ -146,9 +174,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if path.is_dir():
         if (path / CONFIG_FILE).is_file():
             return _read_folder(path)
-        if (path / "meta.pt").is_file() or any(path.glob("*.distcp")):
-            raise ValueError(f"{path}: a sharded FSDP checkpoint; consolidate it into one file first: "
-                             f"python -m lightning.pytorch.utilities.consolidate_checkpoint {path}")
+        if (path / "meta.pt").is_file() and (path / ".metadata").is_file():  # FSDP2 (sharded)
+            return _read_lightning(path, _load_sharded(path))
+        if any(path.glob("*.distcp")):
+            tool = "python -m lightning.pytorch.utilities.consolidate_checkpoint"
+            raise ValueError(f"{path}: a sharded FSDP checkpoint without its meta.pt; consolidate it "
+                             f"into one file first: {tool} {path}")
         raise FileNotFoundError(f"{path}: no {CONFIG_FILE}; expected a released-layout model folder")
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")

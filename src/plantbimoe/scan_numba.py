@@ -93,7 +93,9 @@ def _np(t: Tensor) -> Any:
 
 
 class _Inputs(NamedTuple):
-    """One scan call's inputs as token-major views (no copies); absent ones are zeros."""
+    """One scan call's inputs: token-major views of the activations (no copies), copies of the
+    small per-channel tensors (a numpy view would pin a parameter's storage, which FSDP frees and
+    re-allocates), zeros for absent ones."""
 
     u: Tensor  # (b, L, d)
     delta: Tensor  # (b, L, d)
@@ -123,12 +125,12 @@ class _Inputs(NamedTuple):
         return cls(
             u.transpose(1, 2),
             delta.transpose(1, 2),
-            bias.contiguous() if bias is not None else u.new_zeros(d),
+            bias.detach().clone() if bias is not None else u.new_zeros(d),
             z.transpose(1, 2) if z is not None else u.new_zeros(1, 1, 1),
             B.transpose(1, 2),
             C.transpose(1, 2),
-            A.contiguous(),
-            D.contiguous() if D is not None else u.new_zeros(d),
+            A.detach().clone(),
+            D.detach().clone() if D is not None else u.new_zeros(d),
             softplus,
             z is not None,
         )

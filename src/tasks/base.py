@@ -35,6 +35,16 @@ class OptimizedTask(LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
 
+    def configure_model(self) -> None:
+        """Under ``FSDP2Strategy`` (a device mesh is set), shard each block and then each child
+        module with parameters; a no-op for every other strategy."""
+        if self.device_mesh is None:
+            return
+        from plantbimoe.fsdp import fully_shard_blocks
+
+        roots = [m for m in self.children() if any(True for _ in m.parameters())]
+        fully_shard_blocks(roots, self.device_mesh["data_parallel"])
+
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         """(module, lr factor) pairs whose parameters are optimized; default: the whole module."""
         return [(self, 1.0)]

@@ -75,7 +75,7 @@ class ReplicaConsistencyCheck(Callback):
 
     Each rank hashes its parameters into one float64 checksum; the checksums are all-gathered and
     written to ``replica_checksums.json``. Diverged replicas (a broken gradient all-reduce) raise.
-    A no-op in single-process runs.
+    A no-op in single-process runs and under FSDP2 (sharded weights).
     """
 
     def __init__(self, output_dir: str | None = None) -> None:
@@ -85,6 +85,10 @@ class ReplicaConsistencyCheck(Callback):
         if trainer.world_size < 2:
             return
         import torch
+        from torch.distributed.tensor import DTensor
+
+        if any(isinstance(p, DTensor) for p in pl_module.parameters()):
+            return  # sharded (FSDP2): each rank holds a different part, there are no replicas
 
         checksum = torch.zeros((), dtype=torch.float64, device=pl_module.device)
         for i, param in enumerate(pl_module.parameters()):

@@ -138,7 +138,11 @@ def test_bad_sources_give_clear_errors(tmp_path: Path) -> None:
         load_pretrained(tmp_path / "empty")
     (tmp_path / "sharded").mkdir()
     (tmp_path / "sharded" / "__0_0.distcp").write_bytes(b"")
-    with pytest.raises(ValueError, match="sharded FSDP checkpoint; consolidate"):
+    with pytest.raises(ValueError, match="sharded FSDP checkpoint without its meta.pt; consolidate"):
+        load_pretrained(tmp_path / "sharded")
+    for name in ("meta.pt", ".metadata"):  # an FSDP2 folder whose shards cannot be read
+        (tmp_path / "sharded" / name).write_bytes(b"junk")
+    with pytest.raises(ValueError, match="cannot read the sharded checkpoint"):
         load_pretrained(tmp_path / "sharded")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read as a checkpoint"):
