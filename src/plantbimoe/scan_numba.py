@@ -2,14 +2,18 @@
 
 Why: the chunked ``torch`` scan runs thousands of small ATen ops per sequence and builds every
 decay in memory; a compiled kernel keeps each (d_state, 32-channel) state in L1 and fuses decay,
-update, C-contraction, D skip and gate into one vectorised loop (3-4x the ``torch`` backend's
-tokens/s on 2 cores, see ``benchmarks/README.md``). Numba is a maintained PyPI package with
-wheels for every platform torch supports; kernels compile on first use (a few seconds) and are
-cached next to this file. Nothing here runs without numba: ``numba_available()`` tells, and
-``auto`` falls back to the ``torch`` backend.
+update, C-contraction, D skip and gate into one vectorised loop (about 3x the ``torch`` backend's
+forward and 2x its forward+backward on 2 cores, see ``benchmarks/README.md``). Numba is a
+maintained PyPI package with wheels for every platform torch supports; kernels compile on first
+use (about 5 s each) and are cached next to this file. Nothing here runs without numba:
+``numba_available()`` tells, and ``auto`` falls back to the ``torch`` backend.
+
+The forward and backward are registered torch operators (``plantbimoe::numba_scan`` and
+``plantbimoe::numba_scan_backward``, with fake shapes and autograd), so ``torch.compile`` traces a
+whole model as one graph.
 
 Memory: the forward output, the tile-start states kept for the backward (one (d_state, d_inner)
-state per 64 steps, 1/4 of what the ``torch`` backend keeps) and the gradients; the
+state per 32 steps, half of what the ``torch`` backend keeps) and the gradients; the
 (b, L, d_inner, d_state) tensor never exists. Threads: torch's intra-op thread count; each thread
 runs whole (batch row, channel block) jobs without the GIL.
 """
@@ -37,6 +41,7 @@ def _kernels() -> ModuleType | ImportError:
     return scan_numba_kernels
 
 
+@torch.compiler.assume_constant_result  # torch.compile: a constant, not traced
 def numba_available() -> bool:
     """True when the numba kernels can be imported."""
     return not isinstance(_kernels(), ImportError)
@@ -167,24 +172,65 @@ def _backward(p: _Inputs, gout: Tensor, hsave: Tensor) -> tuple[Tensor | None, .
     return du, ddelta, dA.sum(0), dBp.sum(0), dCp.sum(0), dD.sum(0), dz if p.has_z else None, dbias.sum(0)
 
 
-class _NumbaScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, bias, softplus):  # type: ignore[override]
-        p = _Inputs.of(u, delta, A, B, C, D, z, bias, softplus)
-        y, hsave = _forward(p, save=True)
-        ctx.save_for_backward(*p[:8], hsave)
-        ctx.flags = (softplus, z is not None, D is not None, bias is not None)
-        return y.transpose(1, 2)
+_TENSORS = "Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias"
 
-    @staticmethod
-    def backward(ctx, gout):  # type: ignore[override]
-        *tensors, hsave = ctx.saved_tensors
-        softplus, has_z, has_D, has_bias = ctx.flags
-        grads = _backward(_Inputs(*tensors, softplus, has_z), gout.transpose(1, 2), hsave)
-        du, ddelta, dA, dB, dC, dD, dz, dbias = (
-            t.transpose(1, 2) if t is not None and t.dim() == 3 else t for t in grads
-        )
-        return du, ddelta, dA, dB, dC, dD if has_D else None, dz, dbias if has_bias else None, None
+
+@torch.library.custom_op(
+    "plantbimoe::numba_scan",
+    mutates_args=(),
+    schema=f"({_TENSORS}, bool softplus, bool save) -> (Tensor, Tensor)",
+)
+def _scan_op(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[no-untyped-def]
+    """The forward as a torch operator (one opaque node for torch.compile): y (b, L, d) and the
+    saved states (or a placeholder)."""
+    return _forward(_Inputs.of(u, delta, A, B, C, D, z, bias, softplus), save)
+
+
+@_scan_op.register_fake
+def _scan_fake(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[no-untyped-def]
+    b, d, L = u.shape
+    tiles = -(-L // _require().TILE)
+    return u.new_empty(b, L, d), u.new_empty((b, tiles, A.shape[1], d) if save else (1, 1, 1, 1))
+
+
+@torch.library.custom_op(
+    "plantbimoe::numba_scan_backward",
+    mutates_args=(),
+    schema=f"(Tensor gout, {_TENSORS}, bool softplus, Tensor hsave) -> (Tensor, Tensor, Tensor, Tensor, "
+    "Tensor, Tensor, Tensor, Tensor)",
+)
+def _scan_backward_op(gout, u, delta, A, B, C, D, z, bias, softplus, hsave):  # type: ignore[no-untyped-def]
+    """Gradients w.r.t. (u, delta, A, B, C, D, z, bias); 3-d ones token-major (b, L, c); an empty
+    tensor for an absent z."""
+    grads = _backward(_Inputs.of(u, delta, A, B, C, D, z, bias, softplus), gout, hsave)
+    return tuple(g if g is not None else u.new_empty(0) for g in grads)
+
+
+@_scan_backward_op.register_fake
+def _scan_backward_fake(gout, u, delta, A, B, C, D, z, bias, softplus, hsave):  # type: ignore[no-untyped-def]
+    b, d, L = u.shape
+    n = A.shape[1]
+    per_token = [u.new_empty(b, L, d), u.new_empty(b, L, d), u.new_empty(d, n)]
+    return (*per_token, u.new_empty(b, L, n), u.new_empty(b, L, n), u.new_empty(d),
+            u.new_empty(b, L, d) if z is not None else u.new_empty(0), u.new_empty(d))  # fmt: skip
+
+
+def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+    u, delta, A, B, C, D, z, bias, softplus, _ = inputs
+    ctx.save_for_backward(u, delta, A, B, C, D, z, bias, output[1])
+    ctx.softplus = softplus
+
+
+def _scan_backward(ctx, gy, _):  # type: ignore[no-untyped-def]
+    *ins, hsave = ctx.saved_tensors
+    grads = torch.ops.plantbimoe.numba_scan_backward(gy, *ins, ctx.softplus, hsave)
+    du, ddelta, dA, dB, dC, dD, dz, dbias = (g.transpose(1, 2) if g.dim() == 3 else g for g in grads)
+    D, z, bias = ins[5:8]
+    return (du, ddelta, dA, dB, dC, dD if D is not None else None, dz if z is not None else None,
+            dbias if bias is not None else None, None, None)  # fmt: skip
+
+
+_scan_op.register_autograd(_scan_backward, setup_context=_setup_context)
 
 
 def selective_scan_numba(
@@ -204,7 +250,6 @@ def selective_scan_numba(
     if u.device.type != "cpu":
         raise ValueError(f"the 'numba' scan backend runs on CPU tensors, got {u.device}")
     args = (u, delta, A, B, C, D, z, delta_bias)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args):
-        return _NumbaScan.apply(*args, delta_softplus)
-    y, _ = _forward(_Inputs.of(*args, delta_softplus), save=False)
+    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args)
+    y, _ = torch.ops.plantbimoe.numba_scan(*args, delta_softplus, save)
     return y.transpose(1, 2)

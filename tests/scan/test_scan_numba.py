@@ -153,3 +153,29 @@ def test_rejects_non_cpu_tensors() -> None:
     ins = {k: v.detach().to("meta") for k, v in make_inputs(5, dtype=torch.float32).items()}
     with pytest.raises(ValueError, match="CPU tensors"):
         selective_scan_numba(**ins)
+
+
+def test_torch_compile_traces_the_scan_as_one_operator() -> None:
+    """The kernels are registered torch operators (with fake shapes and autograd), so
+    torch.compile(fullgraph=True) keeps the scan, forward and backward, in one graph."""
+    ins = make_inputs(40, d=36, dtype=torch.float32)
+    want_y, want_g = run(ins, "numba")
+    compiled = torch.compile(selective_scan_numba, fullgraph=True, backend="aot_eager")
+    y = compiled(**ins)
+    gy = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape).flip(-1)
+    got_g = torch.autograd.grad(y, list(ins.values()), gy)
+    assert torch.equal(y, want_y)
+    for name, a, b in zip(NAMES, got_g, want_g, strict=True):
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-6), name
+
+
+def test_whole_model_compiles_without_graph_breaks() -> None:
+    from plantbimoe import PlantBiMoEConfig, PlantBiMoEForMaskedLM
+
+    torch.manual_seed(0)
+    model = PlantBiMoEForMaskedLM(PlantBiMoEConfig.preset("tiny")).eval()
+    ids = torch.randint(7, 11, (2, 48))
+    with torch.no_grad():
+        want = model(ids).logits
+        got = torch.compile(model, fullgraph=True, backend="eager")(ids).logits
+    assert torch.allclose(got, want, atol=1e-6)
