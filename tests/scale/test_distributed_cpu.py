@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from plantbimoe.pretrained import read_checkpoint
+from plantbimoe.pretrained import export_pretrained, read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMON = [
@@ -64,3 +64,6 @@ def test_fsdp2_two_cpu_processes_train_like_ddp(ddp_run: Path, tmp_path: Path) -
     for name, weight in sharded.items():
         torch.testing.assert_close(weight, replicated[name], rtol=1e-4, atol=1e-5, msg=name)
     assert not (run / "replica_checksums.json").exists()  # no replicas to compare when sharded
+    folder = export_pretrained(run / "checkpoints" / "last.ckpt", tmp_path / "exported")
+    reloaded = read_checkpoint(folder).backbone
+    assert all(torch.equal(reloaded[k], v) for k, v in sharded.items())

@@ -10,7 +10,10 @@ HELP = "Export a checkpoint (ours or released) as config.json + model.safetensor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="our .ckpt (pretraining or fine-tuned) or a released folder")
+    parser.add_argument(
+        "checkpoint",
+        help="our .ckpt (pretraining or fine-tuned; also an fsdp2 sharded folder) or a released folder",
+    )
     parser.add_argument("out_dir", help="folder to write (created; must be empty unless --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
 
