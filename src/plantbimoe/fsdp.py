@@ -24,7 +24,10 @@ def fully_shard_blocks(roots: list[nn.Module], mesh: DeviceMesh, reshard_after_f
     ``mesh`` is a 1-d mesh over the data-parallel ranks (a 2-d one gives hybrid sharding:
     replicated along the first dimension, sharded along the second).
     """
-    from torch.distributed.fsdp import fully_shard
+    try:
+        from torch.distributed.fsdp import fully_shard
+    except ImportError:  # torch < 2.6
+        from torch.distributed._composable.fsdp import fully_shard
 
     blocks = [m for root in roots for m in root.modules() if isinstance(m, PlantBiMoEBlock)]
     for block in blocks:

@@ -85,7 +85,11 @@ class ReplicaConsistencyCheck(Callback):
         if trainer.world_size < 2:
             return
         import torch
-        from torch.distributed.tensor import DTensor
+
+        try:
+            from torch.distributed.tensor import DTensor
+        except ImportError:  # torch < 2.5
+            from torch.distributed._tensor import DTensor
 
         if any(isinstance(p, DTensor) for p in pl_module.parameters()):
             return  # sharded (FSDP2): each rank holds a different part, there are no replicas
