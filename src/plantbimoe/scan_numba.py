@@ -55,7 +55,7 @@ def _require() -> ModuleType:
     return kernels
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[int, tuple[int, ThreadPoolExecutor]] = {}  # process id -> (threads, pool)
 
 
 @cache
@@ -83,10 +83,12 @@ def _run_jobs(name: str, dtype: torch.dtype, njobs: int, *args: Any) -> None:
     if threads == 1:
         kernel(0, njobs, *args)
         return
-    pool = _pools.get(os.getpid())  # a forked child must not reuse its parent's threads
-    if pool is None or pool._max_workers < threads:
+    size, pool = _pools.get(os.getpid(), (0, None))  # a forked child never reuses its parent's
+    if pool is None or size < threads:
+        if pool is not None:
+            pool.shutdown(wait=False)
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="plantbimoe-scan")
-        _pools[os.getpid()] = pool
+        _pools[os.getpid()] = (threads, pool)
     bounds = [njobs * i // threads for i in range(threads + 1)]
     futures = [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)]
     for future in futures:
