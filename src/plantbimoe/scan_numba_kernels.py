@@ -107,31 +107,39 @@ def _consts(dtype):  # type: ignore[no-untyped-def]
 
 @njit(**_JIT)
 def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
-    """dst[:nt, :w] = src[bi, t0:t0+nt, c0:c0+w], reading along src's contiguous axis."""
+    """dst[:nt, :w] = src[bi, t0:t0+nt, c0:c0+w], reading along src's contiguous axis.
+
+    Each row (or column) is sliced first and indexed from 0: LLVM then sees a plain strided loop
+    without negative-index checks and vectorises it when the stride turns out to be 1.
+    """
     if src.strides[2] == src.itemsize:
         for t in range(nt):
+            row, out = src[bi, t0 + t, c0 : c0 + w], dst[t]
             for j in range(w):
-                dst[t, j] = src[bi, t0 + t, c0 + j]
+                out[j] = row[j]
     else:
         for j in range(w):
+            col = src[bi, t0 : t0 + nt, c0 + j]
             for t in range(nt):
-                dst[t, j] = src[bi, t0 + t, c0 + j]
+                dst[t, j] = col[t]
 
 
 @njit(**_JIT)
 def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
-    """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous)."""
+    """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous), row by row as in _load."""
     for t in range(nt):
+        row, out = src[t], dst[bi, t0 + t, c0 : c0 + w]
         for j in range(w):
-            dst[bi, t0 + t, c0 + j] = src[t, j]
+            out[j] = row[j]
 
 
 @njit(**_JIT)
 def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
-    """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous)."""
+    """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous), row by row as in _load."""
     for t in range(nt):
+        row, out = src[t], dst[bi, t0 + t, c0 : c0 + w]
         for j in range(w):
-            dst[bi, t0 + t, c0 + j] = src[t, j]
+            out[j] = row[j]
 
 
 @njit(**_JIT)
