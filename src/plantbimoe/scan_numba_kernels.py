@@ -134,15 +134,6 @@ def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT)
-def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
-    """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous), row by row as in _load."""
-    for t in range(nt):
-        row, out = src[t], dst[bi, t0 + t, c0 : c0 + w]
-        for j in range(w):
-            out[j] = row[j]
-
-
-@njit(**_JIT)
 def _zeros(shape, dtype):  # type: ignore[no-untyped-def]
     return np.zeros(shape, dtype)
 
