@@ -17,21 +17,21 @@ def block_wrap_policy() -> set[type[nn.Module]]:
     return {PlantBiMoEBlock}
 
 
-def fully_shard_blocks(roots: list[nn.Module], mesh: DeviceMesh, reshard_after_forward: bool = True) -> int:
+def fully_shard_blocks(roots: list[nn.Module], mesh: DeviceMesh, reshard_after_forward: bool = True) -> None:
     """FSDP2: shard every PlantBiMoE block inside ``roots`` as its own unit, then each root (the
-    rest: embeddings, final norm, heads). Returns the number of blocks sharded.
+    rest: embeddings, final norm, heads).
 
     ``mesh`` is a 1-d mesh over the data-parallel ranks (a 2-d one gives hybrid sharding:
-    replicated along the first dimension, sharded along the second).
+    replicated along the first dimension, sharded along the second). Modules already sharded are
+    left as they are, so calling it again (fit, then test) is a no-op.
     """
     try:
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import FSDPModule, fully_shard
     except ImportError:  # torch < 2.6
-        from torch.distributed._composable.fsdp import fully_shard
+        from torch.distributed._composable.fsdp import FSDPModule, fully_shard
 
-    blocks = [m for root in roots for m in root.modules() if isinstance(m, PlantBiMoEBlock)]
-    for block in blocks:
-        fully_shard(block, mesh=mesh, reshard_after_forward=reshard_after_forward)
-    for root in roots:
-        fully_shard(root, mesh=mesh, reshard_after_forward=reshard_after_forward)
-    return len(blocks)
+    units = tuple(block_wrap_policy())  # the same units as FSDP1's auto-wrap policy
+    blocks = [m for root in roots for m in root.modules() if isinstance(m, units)]
+    for module in (*blocks, *roots):
+        if not isinstance(module, FSDPModule):  # idempotent: Lightning calls configure_model again for test
+            fully_shard(module, mesh=mesh, reshard_after_forward=reshard_after_forward)

@@ -1,5 +1,5 @@
-"""Distributed training on CPU with 2 processes (gloo) through the real trainer configs:
-`trainer=ddp` keeps identical replicas, `trainer=fsdp2` (sharded) trains to the same weights."""
+"""Distributed training on CPU with 2 processes (gloo) through the real trainer configs, fit then
+test: `trainer=ddp` keeps identical replicas, `trainer=fsdp2` (sharded) trains to the same weights."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMON = [
     "trainer.accelerator=cpu", "trainer.devices=2", "data.window_length=64", "data.batch_size=2",
     "data.val_windows=4", "data/pretrain=arabidopsis_fasta", "data.train_windows_per_epoch=32",
-    "trainer.max_steps=3", "trainer.val_check_interval=3", "scheduler.warmup_steps=1", "test=false",
+    "trainer.max_steps=3", "trainer.val_check_interval=3", "scheduler.warmup_steps=1", "test=true",
     "callbacks.progress_bar=null",
 ]  # fmt: skip
 
