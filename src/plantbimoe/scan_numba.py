@@ -160,18 +160,19 @@ def _forward(p: _Inputs, save: bool) -> tuple[Tensor, Tensor]:
     return y, hsave
 
 
-def _backward(p: _Inputs, gout: Tensor, hsave: Tensor) -> tuple[Tensor | None, ...]:
-    """Gradients w.r.t. (u, delta, A, B, C, D, z, bias); 3-d ones token-major (b, L, c)."""
+def _backward(p: _Inputs, gout: Tensor, hsave: Tensor) -> tuple[Tensor, ...]:
+    """Gradients w.r.t. (u, delta, A, B, C, D, z, bias); 3-d ones token-major (b, L, c); an empty
+    (0, 0, 0) dz without a gate."""
     k = _require()
     b, L, d = p.u.shape
     n, nblk = p.A.shape[1], -(-d // k.BLOCK)
     du, ddelta = p.u.new_empty(b, L, d), p.u.new_empty(b, L, d)
-    dz = p.u.new_empty(b, L, d) if p.has_z else p.z
+    dz = p.u.new_empty((b, L, d) if p.has_z else (0, 0, 0))
     dA, dD, dbias = p.u.new_empty(b, d, n), p.u.new_empty(b, d), p.u.new_empty(b, d)
     dBp, dCp = p.u.new_empty(nblk, b, L, n), p.u.new_empty(nblk, b, L, n)
     outs = (du, ddelta, dz, dA, dD, dbias, dBp, dCp)
     _run_jobs("backward_jobs", du.dtype, p.njobs(k), p.arrays(), _np(gout), _np(hsave), tuple(map(_np, outs)))
-    return du, ddelta, dA.sum(0), dBp.sum(0), dCp.sum(0), dD.sum(0), dz if p.has_z else None, dbias.sum(0)
+    return du, ddelta, dA.sum(0), dBp.sum(0), dCp.sum(0), dD.sum(0), dz, dbias.sum(0)
 
 
 _TENSORS = "Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias"
@@ -202,19 +203,18 @@ def _scan_fake(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[n
     "Tensor, Tensor, Tensor, Tensor)",
 )
 def _scan_backward_op(gout, u, delta, A, B, C, D, z, bias, softplus, hsave):  # type: ignore[no-untyped-def]
-    """Gradients w.r.t. (u, delta, A, B, C, D, z, bias); 3-d ones token-major (b, L, c); an empty
-    tensor for an absent z."""
-    grads = _backward(_Inputs.of(u, delta, A, B, C, D, z, bias, softplus), gout, hsave)
-    return tuple(g if g is not None else u.new_empty(0) for g in grads)
+    """``_backward`` as a torch operator."""
+    return _backward(_Inputs.of(u, delta, A, B, C, D, z, bias, softplus), gout, hsave)
 
 
 @_scan_backward_op.register_fake
 def _scan_backward_fake(gout, u, delta, A, B, C, D, z, bias, softplus, hsave):  # type: ignore[no-untyped-def]
     b, d, L = u.shape
     n = A.shape[1]
-    per_token = [u.new_empty(b, L, d), u.new_empty(b, L, d), u.new_empty(d, n)]
-    return (*per_token, u.new_empty(b, L, n), u.new_empty(b, L, n), u.new_empty(d),
-            u.new_empty(b, L, d) if z is not None else u.new_empty(0), u.new_empty(d))  # fmt: skip
+    dz = u.new_empty((b, L, d) if z is not None else (0, 0, 0))
+    per_token = (u.new_empty(b, L, d), u.new_empty(b, L, d))  # du, ddelta
+    per_state = (u.new_empty(d, n), u.new_empty(b, L, n), u.new_empty(b, L, n))  # dA, dB, dC
+    return (*per_token, *per_state, u.new_empty(d), dz, u.new_empty(d))
 
 
 def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
@@ -228,8 +228,8 @@ def _scan_backward(ctx, gy, _):  # type: ignore[no-untyped-def]
     grads = torch.ops.plantbimoe.numba_scan_backward(gy, *ins, ctx.softplus, hsave)
     du, ddelta, dA, dB, dC, dD, dz, dbias = (g.transpose(1, 2) if g.dim() == 3 else g for g in grads)
     D, z, bias = ins[5:8]
-    return (du, ddelta, dA, dB, dC, dD if D is not None else None, dz if z is not None else None,
-            dbias if bias is not None else None, None, None)  # fmt: skip
+    optional = (g if t is not None else None for g, t in ((dD, D), (dz, z), (dbias, bias)))
+    return (du, ddelta, dA, dB, dC, *optional, None, None)
 
 
 _scan_op.register_autograd(_scan_backward, setup_context=_setup_context)

@@ -42,7 +42,7 @@ class OptimizedTask(LightningModule):
             return
         from plantbimoe.fsdp import fully_shard_blocks
 
-        roots = [m for m in self.children() if any(True for _ in m.parameters())]
+        roots = [m for m in self.children() if next(m.parameters(), None) is not None]
         fully_shard_blocks(roots, self.device_mesh["data_parallel"])
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:

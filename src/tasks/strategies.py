@@ -10,15 +10,11 @@ class FSDP2Strategy(ModelParallelStrategy):
 
     Lightning's ``ModelParallelStrategy`` with every rank in one data-parallel dimension (no tensor
     parallelism), so each rank reads its own share of the data and holds 1/world of the weights,
-    gradients and optimizer state. The task's ``configure_model`` shards the blocks. Works on CPU
+    gradients and optimizer state (the parent's data/tensor-parallel sizes are set from the world
+    size at setup). The task's ``configure_model`` shards the blocks. Works on CPU
     (gloo) and GPU (NCCL); checkpoints are sharded folders unless ``save_distributed_checkpoint``
     is False (then rank 0 writes one full file).
     """
-
-    def __init__(self, save_distributed_checkpoint: bool = True, **kwargs) -> None:
-        kwargs.pop("data_parallel_size", None)
-        kwargs.pop("tensor_parallel_size", None)
-        super().__init__(save_distributed_checkpoint=save_distributed_checkpoint, **kwargs)
 
     def setup_environment(self) -> None:
         self._data_parallel_size = self.num_nodes * self.num_processes
