@@ -1,11 +1,17 @@
 """A floor for every table: k-mer frequencies with logistic or ridge regression, no deep model.
 
+``+kmer.positional_width=W`` adds a one-hot of the central W bases (the positional variant,
+labelled ``kmer+positional``; a list such as ``[20,40,80,200]`` picks W on validation with the
+L2 strength): site-centred tasks (splice sites, polyadenylation) carry most of their signal in a
+few positions that k-mer counts cannot place.
+
 Runs on the same composed config as train.py (same datasets, splits, caps), picks the L2 strength
 on validation by the dataset's headline metric, and logs ``val/*`` and ``test/*`` the same way
 (TensorBoard under the run folder, plus ``results.json`` labelled ``kmer``):
 
     python -m baselines.kmer experiment=finetune_arabidopsis data/mpgb=embedded/tair10_lncrna
     python -m baselines.kmer experiment=finetune_mpgb data/mpgb=core_promoter +kmer.k=[4,5,6]
+    python -m baselines.kmer experiment=finetune_arabidopsis '+kmer.positional_width=[20,40,80,200]'
 """
 
 from __future__ import annotations
@@ -54,6 +60,31 @@ def kmer_frequencies(data: LabeledSequences, ks: Sequence[int] = DEFAULT_K) -> n
     return np.concatenate(blocks, axis=1)
 
 
+def central_one_hot(data: LabeledSequences, width: int) -> np.ndarray:
+    """(N, 4 * width) float32: one-hot A/C/G/T of the `width` bases starting at n // 2 - width // 2
+    of each sequence (n its length); N, and positions outside a short sequence, are all zeros."""
+    if width < 1:
+        raise ValueError(f"kmer.positional_width must be >= 1, got {width}")
+    lengths = data.lengths()
+    starts = data.offsets[:-1] + lengths // 2 - width // 2
+    index = starts[:, None] + np.arange(width)[None, :]  # (N, width) into the flat token array
+    inside = (index >= data.offsets[:-1, None]) & (index < data.offsets[1:, None])
+    tokens = data.tokens[np.clip(index, 0, max(len(data.tokens) - 1, 0))].astype(np.int64)
+    is_base = inside & (tokens >= A_ID) & (tokens <= T_ID)
+    out = np.zeros((len(data), width, 4), dtype=np.float32)
+    rows, cols = np.nonzero(is_base)
+    out[rows, cols, tokens[rows, cols] - A_ID] = 1.0
+    return out.reshape(len(data), 4 * width)
+
+
+def features(data: LabeledSequences, ks: Sequence[int], positional_width: int = 0) -> np.ndarray:
+    """k-mer frequencies, then the central one-hot when `positional_width` > 0."""
+    blocks = [kmer_frequencies(data, ks)]
+    if positional_width:
+        blocks.append(central_one_hot(data, positional_width))
+    return np.concatenate(blocks, axis=1)
+
+
 def fit_linear(
     x: torch.Tensor, y: torch.Tensor, task_type: str, num_labels: int, alpha: float
 ) -> torch.nn.Linear:
@@ -97,46 +128,55 @@ def evaluate(
 
 
 def run_baseline(
-    datamodule, ks: Sequence[int] = DEFAULT_K, alphas: Sequence[float] = DEFAULT_ALPHAS
-) -> tuple[dict[str, float], float]:
-    """Fit on train for each alpha, keep the best on validation, return (val + test metrics, alpha)."""
+    datamodule,
+    ks: Sequence[int] = DEFAULT_K,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    positional_widths: Sequence[int] = (0,),
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Fit on train for every (central one-hot width, alpha), keep the best on validation by the
+    headline metric; return (val + test metrics, the chosen ``alpha`` and ``positional_width``)."""
     datamodule.setup("fit")
     datamodule.setup("test")
     task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
-    feats = {
-        split: torch.from_numpy(kmer_frequencies(datamodule.splits[split], ks))
-        for split in ("train", "val", "test")
-    }
-    mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
-    x = {split: (f - mean) / std for split, f in feats.items()}
-    y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in x}
+    y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in ("train", "val", "test")}
     best = None
-    for alpha in alphas:
-        model = fit_linear(x["train"], y["train"], task_type, k, alpha)
-        val = evaluate(model, x["val"], y["val"], task_type, k, "val")
-        log.info("kmer alpha=%g val/%s=%.4f", alpha, headline, val[f"val/{headline}"])
-        if best is None or val[f"val/{headline}"] > best[1][f"val/{headline}"]:
-            best = (model, val, alpha)
-    model, val, alpha = best
+    for width in positional_widths:
+        feats = {split: torch.from_numpy(features(datamodule.splits[split], ks, width)) for split in y}
+        mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
+        x = {split: (f - mean) / std for split, f in feats.items()}
+        for alpha in alphas:
+            model = fit_linear(x["train"], y["train"], task_type, k, alpha)
+            val = evaluate(model, x["val"], y["val"], task_type, k, "val")
+            log.info("kmer width=%d alpha=%g val/%s=%.4f", width, alpha, headline, val[f"val/{headline}"])
+            if best is None or val[f"val/{headline}"] > best[1][f"val/{headline}"]:
+                best = (model, val, {"alpha": alpha, "positional_width": width}, x["test"])
+    model, val, chosen, x_test = best
     metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}
-    metrics.update(evaluate(model, x["test"], y["test"], task_type, k, "test"))
-    return metrics, alpha
+    metrics.update(evaluate(model, x_test, y["test"], task_type, k, "test"))
+    return metrics, chosen
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point: same overrides as train.py; ``+kmer.k`` and ``+kmer.alphas`` tune the baseline."""
+    """Hydra entry point: same overrides as train.py; ``+kmer.k``, ``+kmer.alphas``,
+    ``+kmer.positional_width`` and ``+kmer.label`` (the run's name in results.json) tune the baseline."""
     options = cfg.get("kmer") or {}
     datamodule = hydra.utils.instantiate(cfg.data)
     if not hasattr(datamodule, "splits"):
         raise ValueError("the k-mer baseline needs an MPGB-format dataset: select data/mpgb=<dataset>")
     datamodule.prepare_data()
-    metrics, alpha = run_baseline(
-        datamodule, tuple(options.get("k", DEFAULT_K)), tuple(options.get("alphas", DEFAULT_ALPHAS))
+    widths = options.get("positional_width", 0) or 0
+    widths = [int(w) for w in ([widths] if isinstance(widths, int | str) else widths)]
+    label = options.get("label") or ("kmer+positional" if any(widths) else "kmer")
+    metrics, chosen = run_baseline(
+        datamodule,
+        tuple(options.get("k", DEFAULT_K)),
+        tuple(options.get("alphas", DEFAULT_ALPHAS)),
+        widths,
     )
     out = Path(cfg.paths.output_dir)
     logger = TensorBoardLogger(save_dir=str(out), name="tensorboard", version="")
-    logger.log_hyperparams({"model": "kmer", "k": list(options.get("k", DEFAULT_K)), "alpha": alpha})
+    logger.log_hyperparams({"model": label, "k": list(options.get("k", DEFAULT_K)), **chosen})
     logger.log_metrics(metrics, step=0)
     logger.finalize("success")
     write_results(
@@ -146,14 +186,14 @@ def main(cfg: DictConfig) -> float:
             "task_group": datamodule.task_group,
             "task_type": datamodule.task_type,
             "metric": datamodule.metric,
-            "label": "kmer",
+            "label": label,
             "seed": int(cfg.seed),
             "init_from": None,
             "metrics": metrics,
         },
     )
     headline = f"test/{datamodule.metric}"
-    log.info("kmer baseline on %s: %s = %.4f (alpha %g)", datamodule.name, headline, metrics[headline], alpha)
+    log.info("%s on %s: %s = %.4f (%s)", label, datamodule.name, headline, metrics[headline], chosen)
     return metrics[f"val/{datamodule.metric}_best"]
 
 

@@ -9,10 +9,11 @@ from .mamba import Mamba
 from .mlm import MaskedLMOutput, PlantBiMoEForMaskedLM, masked_lm_loss
 from .moe import RouterOutput, SparseMoE
 from .params import count_parameters
-from .pooling import center_pool, cls_pool, masked_mean_pool
+from .pooling import AttentionPool, center_pool, center_window_pool, cls_pool, masked_mean_pool
 from .pretrained import export_pretrained, load_backbone_state, load_pretrained
 
 __all__ = [
+    "AttentionPool",
     "BackboneOutput",
     "BiMamba",
     "InitializerConfig",
@@ -27,6 +28,7 @@ __all__ = [
     "SparseMoE",
     "SwiGLU",
     "center_pool",
+    "center_window_pool",
     "cls_pool",
     "count_parameters",
     "export_pretrained",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 
 def masked_mean_pool(
@@ -46,3 +47,58 @@ def center_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None
         n = attention_mask.to(torch.long).sum(1)
     idx = (n // 2).clamp(max=length - 1)
     return hidden[torch.arange(b, device=hidden.device), idx]
+
+
+def center_window_pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, window: int = 1
+) -> torch.Tensor:
+    """Mean over the `window` real positions around each row's centre (n // 2, n = its real length).
+
+    The window starts at n // 2 - window // 2 and is clipped to the real positions, so a row
+    shorter than `window` averages all of it; window 1 equals `center_pool`. Padding never counts.
+    """
+    if window < 1:
+        raise ValueError(f"center_window_pool: window must be >= 1, got {window}")
+    b, length = hidden.shape[:2]
+    if attention_mask is None:
+        n = torch.full((b, 1), length, device=hidden.device, dtype=torch.long)
+    else:
+        n = attention_mask.to(torch.long).sum(1, keepdim=True)
+    start = (n // 2 - window // 2).clamp(min=0)
+    position = torch.arange(length, device=hidden.device)[None, :]
+    keep = (position >= start) & (position < start + window) & (position < n)
+    w = keep.to(torch.float32)[..., None]
+    total = (hidden.float() * w).sum(1) / w.sum(1).clamp(min=1.0)
+    return total.to(hidden.dtype)
+
+
+class AttentionPool(nn.Module):
+    """A learned query attends over the real positions: softmax(h W / sqrt(d)) weights per head,
+    the heads' weighted means averaged. Scores are computed in float32; padding gets zero weight.
+
+    Small initial scores make it start close to the masked mean; it learns where to look.
+    """
+
+    def __init__(self, d_model: int, num_heads: int = 1) -> None:
+        super().__init__()
+        self.score = nn.Linear(d_model, num_heads, bias=False)
+        nn.init.normal_(self.score.weight, std=0.02)
+        self.scale = d_model**-0.5
+
+    def weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, heads) attention weights; each head's weights sum to 1 over the real positions."""
+        scores = self.score(hidden.float()) * self.scale
+        if attention_mask is not None:
+            real = attention_mask.to(torch.bool)[..., None]
+            scores = scores.masked_fill(~real, float("-inf"))
+            # a row with no real position would give NaN: it pools to zeros instead
+            scores = torch.where(real.any(1, keepdim=True), scores, torch.zeros_like(scores))
+        weights = torch.softmax(scores, dim=1)
+        if attention_mask is not None:
+            weights = weights * attention_mask.to(weights.dtype)[..., None]
+        return weights
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        weights = self.weights(hidden, attention_mask)  # (B, L, heads)
+        pooled = torch.einsum("blh,bld->bd", weights, hidden.float()) / weights.shape[-1]
+        return pooled.to(hidden.dtype)

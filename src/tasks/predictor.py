@@ -41,7 +41,8 @@ class SequencePredictor(nn.Module):
         self.backbone.load_state_dict(checkpoint.backbone, strict=True)
         width = output_size(self.task_type, self.num_labels)
         self.head = SequenceHead(checkpoint.config.d_model, width, task.get("pooling") or "mean",
-                                 task.get("head_hidden_size"), dropout=0.0)
+                                 task.get("head_hidden_size"), dropout=0.0,
+                                 window=task.get("pooling_window"))
         try:
             self.head.load_state_dict(checkpoint.head, strict=True)
         except RuntimeError as e:

@@ -17,7 +17,7 @@ from datamodules.mpgb.labels import check_task
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEModel
 from plantbimoe.tokenizer import reverse_complement_padded
 from tasks.base import OptimizedTask, to_plain_dict
-from tasks.heads import SequenceHead
+from tasks.heads import SequenceHead, check_pooling
 from tasks.init_from import LoadReport, load_backbone
 from tasks.metrics import build_metrics, compute_loss, metric_inputs, metric_names, output_size
 
@@ -29,10 +29,12 @@ class SequenceTask(OptimizedTask):
 
     Logs ``train/loss``, ``<stage>/loss`` and ``<stage>/<metric>`` for val and test (see
     tasks.metrics), ``val/<headline>_best`` (best validation value so far) and ``moe/*`` router
-    losses. ``rc_eval`` averages the outputs of each sequence and its reverse complement at
-    evaluation. `init_from(path)` loads a pretraining checkpoint's backbone (train.py calls it for
-    the top-level ``init_from``); ``freeze_backbone`` trains the head only; ``backbone_lr_factor``
-    scales the backbone's learning rate.
+    losses. ``pooling`` (tasks.heads.POOLINGS) and ``pooling_window`` choose how the head reads
+    the sequence; ``max_length`` and ``add_special_tokens`` (the data's) let a pooling that cannot
+    work fail at construction. ``rc_eval`` averages the outputs of each sequence and its reverse
+    complement at evaluation. `init_from(path)` loads a pretraining checkpoint's backbone
+    (train.py calls it for the top-level ``init_from``); ``freeze_backbone`` trains the head only;
+    ``backbone_lr_factor`` scales the backbone's learning rate.
     After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
     """
 
@@ -45,6 +47,7 @@ class SequenceTask(OptimizedTask):
         metric: str,
         scheduler: Callable[..., Any] | None = None,
         pooling: str = "mean",
+        pooling_window: int | None = None,
         head_hidden_size: int | None = None,
         dropout: float = 0.1,
         rc_eval: bool = False,
@@ -53,6 +56,8 @@ class SequenceTask(OptimizedTask):
         aux_loss_weight: float = 1.0,
         init_strict: bool = True,
         run_label: str | None = None,
+        max_length: int | None = None,
+        add_special_tokens: bool = True,
     ) -> None:
         hparams = {
             k: v for k, v in locals().items() if k not in ("self", "optimizer", "scheduler", "__class__")
@@ -70,8 +75,10 @@ class SequenceTask(OptimizedTask):
             raise ValueError(
                 f"metric {metric!r} is not logged for {task_type}; one of {metric_names(task_type)}"
             )
+        has_cls = add_special_tokens and getattr(backbone_module, "has_cls_token", True)
+        check_pooling(pooling, pooling_window, max_length, has_cls)
         self.backbone = backbone_module
-        self.head_options = (pooling, head_hidden_size, dropout)
+        self.head_options = (pooling, head_hidden_size, dropout, pooling_window)
         self.rc_eval, self.freeze_backbone = rc_eval, freeze_backbone
         self.backbone_lr_factor, self.aux_loss_weight = backbone_lr_factor, aux_loss_weight
         self.init_strict, self.initialised_from = init_strict, None
