@@ -15,6 +15,7 @@ from lightning import Trainer
 from datamodules.mpgb import MPGBDataModule
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEForMaskedLM
 from plantbimoe.tokenizer import add_special_tokens, encode, pad_batch, reverse_complement
+from tasks.heads import POOLINGS
 from tasks.metrics import metric_names
 from tasks.sequence import SequenceTask
 from tests.finetune.helpers import labelled_rows, random_sequences, tiny_backbone, write_table
@@ -85,9 +86,9 @@ def test_each_kind_trains_validates_and_tests(
     assert results["metrics"][f"test/{metric}"] == pytest.approx(logged[f"test/{metric}"])
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls", "center"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 def test_padding_does_not_change_pooled_output(pooling: str) -> None:
-    task = make_task(pooling=pooling).eval()
+    task = make_task(pooling=pooling, pooling_window=5).eval()
     short = add_special_tokens(encode("ACGTTGCAAGGCTTAACG"))
     long = add_special_tokens(encode("T" * 50))
     alone_ids, alone_mask = pad_batch([short])

@@ -1,0 +1,193 @@
+"""The fine-tuning benchmark on the embedded TAIR10 tasks: our recipe beside honest floors, with seeds.
+
+Runs every (task, model, seed) as its own process (``train.py`` or ``baselines.kmer``) in
+``<out>/runs/<task>/<model>/seed<S>/``, skips runs whose ``results.json`` exists (the command is
+resumable: stop it and start it again), then writes the report (``tasks.benchmark_report``):
+
+    python -m tasks.benchmark                        # full tier: 5 tasks x 4 models x 3 seeds
+    python -m tasks.benchmark --tier quick           # 1 seed, capped data (minutes)
+    python -m tasks.benchmark --study pooling        # PlantBiMoE with each pooling head
+    python -m tasks.benchmark --jobs 2 --docs docs/results.md
+    python -m tasks.benchmark --set trainer.max_steps=3 --tasks splice_donor --seeds 1   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.benchmark_report import write_report
+from tasks.sequence import RESULTS_FILE
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = ("splice_donor", "splice_acceptor", "polyadenylation", "core_promoter", "lncrna")
+TIMING_FILE = "timing.json"
+KMER_WIDTHS = "[20,40,80,200,400]"
+
+
+@dataclass(frozen=True)
+class Model:
+    """How one model of the table runs: ``train.py`` or the k-mer baseline, with its overrides."""
+
+    runner: str  # "train" | "kmer"
+    overrides: tuple[str, ...] = ()
+
+
+MODELS = {
+    "plantbimoe": Model("train", ("task.run_label=plantbimoe",)),
+    "cnn": Model("train", ("backbone=cnn", "task.run_label=cnn")),
+    "kmer": Model("kmer", ()),
+    "kmer+positional": Model("kmer", (f"+kmer.positional_width={KMER_WIDTHS}",)),
+}
+POOLING_STUDY = {
+    f"plantbimoe-{name}": Model(
+        "train", (*extra, f"task.pooling={name}", f"task.run_label=plantbimoe-{name}")
+    )
+    for name, extra in {
+        "mean": (),
+        "center": (),
+        "center_window": ("task.pooling_window=32",),
+        "attention": (),
+    }.items()
+}
+STUDIES = {"models": MODELS, "pooling": POOLING_STUDY}
+# quick: one seed on capped splits, to see in minutes that everything runs and roughly where it lands
+TIERS = {
+    "full": {"seeds": (1, 2, 3), "overrides": ()},
+    "quick": {
+        "seeds": (1,),
+        "overrides": (
+            "data.max_train_samples=1500",
+            "data.max_val_samples=200",
+            "data.max_test_samples=500",
+            "trainer.max_steps=120",
+            "trainer.val_check_interval=40",
+        ),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    task: str
+    model: str
+    seed: int
+    folder: Path
+    command: tuple[str, ...]
+
+
+def plan(
+    out: Path,
+    tasks: Sequence[str],
+    models: dict[str, Model],
+    seeds: Sequence[int],
+    overrides: Sequence[str],
+) -> list[Run]:
+    """Every (task, model, seed) run with its folder and command line."""
+    runs = []
+    for task in tasks:
+        for name, model in models.items():
+            for seed in seeds:
+                folder = out / "runs" / task / name / f"seed{seed}"
+                entry = ["train.py"] if model.runner == "train" else ["-m", "baselines.kmer"]
+                args = (
+                    "experiment=finetune_arabidopsis",
+                    f"data/mpgb=embedded/tair10_{task}",
+                    f"seed={seed}",
+                    f"hydra.run.dir={_relative(folder)}",
+                    *model.overrides,
+                    *overrides,
+                )
+                runs.append(Run(task, name, seed, folder, (sys.executable, *entry, *args)))
+    return runs
+
+
+def _relative(folder: Path) -> str:
+    """`folder` relative to the repository (the runs' working directory) when it lies inside it."""
+    return os.path.relpath(folder, ROOT) if folder.is_relative_to(ROOT) else str(folder)
+
+
+def execute(run: Run, threads: int) -> bool:
+    """Run one job (fresh folder, output in run.log, wall time in timing.json); True on success."""
+    if run.folder.exists():
+        shutil.rmtree(run.folder)  # a run that did not finish: start it again from nothing
+    run.folder.mkdir(parents=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HYDRA_FULL_ERROR": "1"}
+    start = time.perf_counter()
+    with open(run.folder / "run.log", "w") as handle:
+        code = subprocess.call(run.command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    wall = time.perf_counter() - start
+    if code != 0 or not (run.folder / RESULTS_FILE).is_file():
+        log.error("%s / %s / seed %d failed (exit %d): see %s", run.task, run.model, run.seed, code,
+                  run.folder / "run.log")
+        return False
+    timing = {"wall_seconds": round(wall, 1), "threads": threads, "command": list(run.command[1:])}
+    (run.folder / TIMING_FILE).write_text(json.dumps(timing, indent=2) + "\n")
+    log.info("%s / %s / seed %d done in %.0f s", run.task, run.model, run.seed, wall)
+    return True
+
+
+def run_all(runs: list[Run], jobs: int) -> int:
+    """Run what has no results.json yet, `jobs` at a time; returns the number of failed runs."""
+    todo = [r for r in runs if not (r.folder / RESULTS_FILE).is_file()]
+    log.info("%d runs planned, %d already done, %d to run (%d at a time)",
+             len(runs), len(runs) - len(todo), len(todo), jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        ok = list(pool.map(lambda r: execute(r, threads), todo))
+    return ok.count(False)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tier", choices=sorted(TIERS), default="full")
+    parser.add_argument("--study", choices=sorted(STUDIES), default="models",
+                        help="models: our recipe and the floors; pooling: one PlantBiMoE run per pooling")
+    parser.add_argument("--out", default=None, help="default: reports/finetune_arabidopsis[_<study>][_quick]")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument("--models", nargs="+", default=None, help="a subset of the study's models")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the tier's")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="extra Hydra overrides for every run (after the tier's)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores / jobs threads)")
+    parser.add_argument("--docs", default=None, help="also replace the report block in this Markdown file")
+    parser.add_argument("--report-only", action="store_true", help="write the report from finished runs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: plan, run what is missing, write the report."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    models = STUDIES[args.study]
+    if args.models:
+        unknown = sorted(set(args.models) - set(models))
+        if unknown:
+            raise SystemExit(f"unknown model(s) {unknown} in --study {args.study}: allowed {sorted(models)}")
+        models = {name: models[name] for name in args.models}
+    tier = TIERS[args.tier]
+    default_out = "reports/finetune_arabidopsis" + (f"_{args.study}" if args.study != "models" else "")
+    out = Path(args.out or default_out + ("_quick" if args.tier == "quick" else "")).resolve()
+    runs = plan(out, args.tasks, models, args.seeds or tier["seeds"], [*tier["overrides"], *args.set])
+    failed = 0 if args.report_only else run_all(runs, max(1, args.jobs))
+    title = f"{args.study} study, {args.tier} tier"
+    for path in write_report(out, runs, title, Path(args.docs) if args.docs else None):
+        print(f"wrote {path}")
+    if failed:
+        print(f"{failed} run(s) failed: see their run.log; run again to retry them", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

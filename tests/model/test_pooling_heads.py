@@ -1,0 +1,39 @@
+"""Centre-window and attention pooling: by-hand values, padding ignored, gradients reach the query."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from plantbimoe import AttentionPool, center_pool, center_window_pool
+
+
+def test_center_window_by_hand() -> None:
+    hidden = torch.arange(2 * 8, dtype=torch.float32).view(2, 8, 1)
+    mask = torch.tensor([[1] * 6 + [0] * 2, [1] * 8], dtype=torch.bool)
+    # row 0: n = 6, centre 3, window 3 -> positions 2, 3, 4; row 1: n = 8, centre 4 -> 3, 4, 5
+    assert center_window_pool(hidden, mask, 3)[:, 0].tolist() == [3.0, 12.0]
+    # window 1 is the centre token; an even window starts half a window left of the centre
+    torch.testing.assert_close(center_window_pool(hidden, mask, 1), center_pool(hidden, mask))
+    assert center_window_pool(hidden, mask, 2)[:, 0].tolist() == [2.5, 11.5]
+    # wider than the real length: the real positions only (padding never counts)
+    assert center_window_pool(hidden, mask, 100)[:, 0].tolist() == [2.5, 11.5]
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        center_window_pool(hidden, mask, 0)
+
+
+def test_attention_pool_ignores_padding_and_learns() -> None:
+    torch.manual_seed(0)
+    pool = AttentionPool(4, num_heads=2)
+    hidden = torch.randn(1, 5, 4)
+    mask = torch.tensor([[1, 1, 1, 0, 0]], dtype=torch.bool)
+    garbage = hidden.clone()
+    garbage[:, 3:] = 1e4  # padded positions hold anything
+    torch.testing.assert_close(pool(hidden, mask), pool(garbage, mask))
+    weights = pool.weights(hidden, mask)
+    torch.testing.assert_close(weights.sum(1), torch.ones(1, 2))
+    assert torch.all(weights[:, 3:] == 0)
+    pool(hidden, mask).sum().backward()
+    assert pool.score.weight.grad is not None and pool.score.weight.grad.abs().sum() > 0
+    empty = pool(hidden, torch.zeros_like(mask))
+    assert torch.isfinite(empty).all() and torch.all(empty == 0)
