@@ -11,7 +11,7 @@ TCMALLOC_FIND = ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null | h
 RUN = LD_PRELOAD=$$($(TCMALLOC_FIND)) $(PY)
 
 .DEFAULT_GOAL := help
-.PHONY: help install allocator train test lint shards bench-data bench clean
+.PHONY: help install allocator train test lint shards bench-data bench bench-finetune bench-finetune-quick clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ bench: install ## CPU benchmarks at small sizes (~12 min): benchmarks/results/*.
 	$(PY) benchmarks/model.py --lengths 1024 4096 --steps 1 --max-step-seconds 30 --max-infer-seconds 60
 	$(RUN) benchmarks/shards.py --batch 4 --batches 50 --steps 1 --out benchmarks/results/shards.json
 	$(PY) benchmarks/report.py
+
+bench-finetune: install ## fine-tuning benchmark: 5 TAIR10 tasks x (ours, CNN, 2 k-mer floors) x 3 seeds; resumable
+	$(RUN) -m tasks.benchmark --jobs 2 --docs docs/results.md $(ARGS)
+
+bench-finetune-quick: install ## the same with 1 seed on capped data (~20 min)
+	$(RUN) -m tasks.benchmark --tier quick --jobs 2 --docs docs/results.md $(ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check src tests benchmarks notebooks train.py

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import json
 import logging
 import shutil
@@ -124,13 +125,18 @@ def build_benchmark(
 
 
 def ensure_benchmark(out_dir: str | Path, **params: int | None) -> Path:
-    """Build the benchmark under `out_dir` unless a build with the same parameters is there."""
+    """Build the benchmark under `out_dir` unless a build with the same parameters is there.
+
+    A lock file beside `out_dir` makes concurrent callers (parallel runs) build it once."""
     out_dir = Path(out_dir)
     wanted = BenchParams(**params)
     manifest = out_dir / MANIFEST
-    if manifest.is_file() and json.loads(manifest.read_text()).get("params") == asdict(wanted):
-        return out_dir
-    build_benchmark(out_dir, wanted)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.parent / f".{out_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.is_file() and json.loads(manifest.read_text()).get("params") == asdict(wanted):
+            return out_dir
+        build_benchmark(out_dir, wanted)
     return out_dir
 
 

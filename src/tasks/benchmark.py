@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = plan(out, args.tasks, models, args.seeds or tier["seeds"], [*tier["overrides"], *args.set])
     failed = 0 if args.report_only else run_all(runs, max(1, args.jobs))
     title = f"{args.study} study, {args.tier} tier"
-    for path in write_report(out, runs, title, Path(args.docs) if args.docs else None):
+    docs = Path(args.docs) if args.docs else None
+    for path in write_report(out, runs, title, docs, key=f"benchmark:{args.study}:{args.tier}"):
         print(f"wrote {path}")
     if failed:
         print(f"{failed} run(s) failed: see their run.log; run again to retry them", file=sys.stderr)

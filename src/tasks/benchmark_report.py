@@ -152,8 +152,10 @@ def replace_block(doc: Path, key: str, body: str) -> None:
     _write_atomic(doc, text)
 
 
-def write_report(out: Path, runs: Sequence[Any], title: str, docs: Path | None = None) -> list[Path]:
-    """results.md, results.csv and results.png under `out` (and the block in `docs`); the paths."""
+def write_report(
+    out: Path, runs: Sequence[Any], title: str, docs: Path | None = None, key: str = "benchmark"
+) -> list[Path]:
+    """results.md, results.csv and results.png under `out` (and the block `key` in `docs`); the paths."""
     rows = summarise(runs)
     if not rows:
         return []
@@ -170,6 +172,6 @@ def write_report(out: Path, runs: Sequence[Any], title: str, docs: Path | None =
     plot(rows, png, title)
     written = [md, table, png]
     if docs is not None:
-        replace_block(docs, "benchmark:" + title.replace(", ", ":").replace(" ", "-"), markdown)
+        replace_block(docs, key, markdown)
         written.append(docs)
     return written

@@ -1,0 +1,66 @@
+"""`python -m tasks.benchmark` end to end on a tiny cap: every model of the table runs as its own
+process, writes results.json and timing.json, the report (Markdown, CSV, PNG, docs block) follows,
+and a second invocation skips the finished runs."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from datamodules.annotation_bench import ensure_benchmark
+from tasks.benchmark import MODELS, main
+from tasks.benchmark_report import replace_block
+
+MAX_PER_CLASS = 40
+
+
+@pytest.mark.slow
+def test_benchmark_runs_models_and_floors_then_resumes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    ensure_benchmark(data / "bench" / "arabidopsis_thaliana", max_per_class=MAX_PER_CLASS)
+    out, doc = tmp_path / "report", tmp_path / "results.md"
+    doc.write_text("# Results\n\nkept text\n")
+    args = [
+        "--out", str(out), "--tasks", "splice_donor", "--seeds", "1", "--jobs", "2", "--docs", str(doc),
+        "--set", f"paths.data_dir={data}", f"+data.prepare.max_per_class={MAX_PER_CLASS}",
+        "trainer.max_steps=2", "trainer.val_check_interval=2", "data.batch_size=8",
+        "callbacks.progress_bar=null",
+    ]
+    assert main(args) == 0
+    runs = out / "runs" / "splice_donor"
+    assert sorted(p.name for p in runs.iterdir()) == sorted(MODELS)
+    for model in MODELS:
+        assert (runs / model / "seed1" / "results.json").is_file()
+        assert (runs / model / "seed1" / "timing.json").is_file()
+    with open(out / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["model"] for r in rows) == sorted(MODELS)
+    assert all(0.0 <= float(r["mean"]) <= 1.0 and r["metric"] == "auroc" for r in rows)
+    assert (out / "results.png").stat().st_size > 0
+    text = doc.read_text()
+    assert text.startswith("# Results\n\nkept text\n") and "| splice_donor | auroc | cnn | 1 |" in text
+    assert "strongest floor" in text
+
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert main(args) == 0
+    assert "4 already done, 0 to run" in caplog.text
+    assert doc.read_text().count("benchmark:models:full:start") == 1  # the block is replaced, not added
+
+
+def test_replace_block_inserts_then_replaces(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    replace_block(doc, "k", "one\n")
+    replace_block(doc, "other", "two\n")
+    replace_block(doc, "k", "three\n")
+    expected = "<!-- k:start -->\nthree\n<!-- k:end -->\n\n<!-- other:start -->\ntwo\n<!-- other:end -->\n"
+    assert doc.read_text() == expected
+
+
+def test_unknown_model_names_the_allowed_ones() -> None:
+    with pytest.raises(SystemExit, match="allowed"):
+        main(["--models", "transformer", "--report-only"])
