@@ -10,6 +10,7 @@ import torch
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 
+from baselines.context_counts import ContextCounts, training_sequences
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEForMaskedLM
 from plantbimoe.tokenizer import TOKEN_IDS
 from tasks.base import OptimizedTask, to_plain_dict
@@ -49,6 +50,8 @@ class MaskedLMTask(OptimizedTask):
         scheduler: Callable[..., Any] | None = None,
         softmask_weight: float = 1.0,
         log_expert_load_every: int = 25,
+        context_k: int | None = 3,
+        context_max_bases: int | None = 50_000_000,
     ) -> None:
         super().__init__(optimizer, scheduler)
         backbone_dict = to_plain_dict(backbone)
@@ -61,6 +64,10 @@ class MaskedLMTask(OptimizedTask):
         self.val_loss = MeanMetric()
         self.val_acc = MeanMetric()
         self.val_target_counts = NucleotideCounts()
+        self.val_context_loss = MeanMetric()
+        self.context_k, self.context_max_bases = context_k, context_max_bases
+        self._context: ContextCounts | None = None
+        self._context_fitted = False
 
     def forward(self, batch: dict[str, torch.Tensor]):
         weights = None
@@ -104,6 +111,19 @@ class MaskedLMTask(OptimizedTask):
         self.val_loss.update(out.mlm_loss.detach(), weight=n)
         self.val_acc.update(correct, weight=n)
         self.val_target_counts.update(labels)
+        context = self._context_model()
+        if context is not None:
+            total, count = context.loss(batch["input_ids"].cpu().numpy(), batch["labels"].cpu().numpy())
+            if count:
+                self.val_context_loss.update(torch.tensor(total / count), weight=count)
+
+    def _context_model(self) -> ContextCounts | None:
+        """The context-count floor, fitted once on the training shards (None without shards)."""
+        if not self._context_fitted and self.context_k is not None and self._trainer is not None:
+            sequences = training_sequences(getattr(self.trainer, "datamodule", None), self.context_max_bases)
+            self._context = None if sequences is None else ContextCounts(self.context_k).fit(sequences)
+            self._context_fitted = True
+        return self._context
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval("val")
@@ -119,7 +139,9 @@ class MaskedLMTask(OptimizedTask):
         self.log(f"{stage}/masked_acc", self.val_acc.compute())
         self.log(f"{stage}/perplexity", math.exp(min(loss, 50.0)))
         self.log(f"{stage}/baseline_loss", self._baseline_loss(self.val_target_counts.compute()))
-        for metric in (self.val_loss, self.val_acc, self.val_target_counts):
+        if self.val_context_loss.update_count:
+            self.log(f"{stage}/context_baseline_loss", self.val_context_loss.compute())
+        for metric in (self.val_loss, self.val_acc, self.val_target_counts, self.val_context_loss):
             metric.reset()
 
     def _baseline_loss(self, counts: torch.Tensor) -> float:
