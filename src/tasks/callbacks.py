@@ -1,4 +1,4 @@
-"""Callbacks: the end-of-run pretraining summary."""
+"""Callbacks: the end-of-run pretraining summary, replica check, and the step-aware progress bar."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import RichProgressBar
 from rich.console import Console
 from rich.table import Table
 
@@ -31,6 +32,14 @@ class PretrainSummary(Callback):
         self._tokens_at_start = getattr(pl_module, "tokens_seen", 0)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._summarise(trainer, pl_module, None)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """An interrupted run (Ctrl-C, SIGTERM, an error) still reports what it did."""
+        if trainer.training and self._start is not None and not self.summary:
+            self._summarise(trainer, pl_module, type(exception).__name__)
+
+    def _summarise(self, trainer: Trainer, pl_module: LightningModule, stopped_by: str | None) -> None:
         elapsed = time.perf_counter() - (self._start or time.perf_counter())
         total, active = count_parameters(pl_module.model)
         tokens = getattr(pl_module, "tokens_seen", 0)
@@ -47,6 +56,7 @@ class PretrainSummary(Callback):
             "val_baseline_loss": baseline,
             "val_masked_acc": metrics.get("val/masked_acc"),
             "beats_baseline": None if val_loss is None or baseline is None else val_loss < baseline,
+            "interrupted_by": stopped_by,
         }
         if trainer.is_global_zero:
             self._print()
@@ -56,7 +66,10 @@ class PretrainSummary(Callback):
 
     def _print(self) -> None:
         s = self.summary
-        table = Table(title="PlantBiMoE pretraining summary", show_header=False)
+        title = "PlantBiMoE pretraining summary"
+        if s["interrupted_by"]:
+            title += f" (interrupted: {s['interrupted_by']})"
+        table = Table(title=title, show_header=False)
         counts = f"{s['parameters_total']:,} / {s['parameters_active']:,}"
         table.add_row("parameters (total / active per token)", counts)
         table.add_row("optimizer steps", f"{s['global_step']:,}")
@@ -103,3 +116,16 @@ class ReplicaConsistencyCheck(Callback):
             (self.output_dir / "replica_checksums.json").write_text(json.dumps(gathered) + "\n")
         if max(gathered) - min(gathered) > 1e-6 * max(1.0, abs(gathered[0])):
             raise RuntimeError(f"data-parallel replicas hold different weights: checksums {gathered}")
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's rich progress bar; a run bounded by max_steps reads "Epoch 0 (step budget 120)"
+    where Lightning would print "Epoch 0/-2" (max_epochs is -1 for step-bounded runs)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        if (self.trainer.max_epochs or -1) >= 0:
+            return super()._get_train_description(current_epoch)
+        description = f"Epoch {current_epoch}"
+        if self.trainer.max_steps > 0:
+            description += f" (step budget {self.trainer.max_steps})"
+        return f"{description:{len(self.validation_description)}}"

@@ -14,8 +14,9 @@ import torch
 from datamodules.masking import MLMCollator
 from datamodules.shards.curriculum import SequenceLengthCurriculum
 from datamodules.shards.datamodule import EpochLoader
-from datamodules.shards.dataset import ShardWindowDataset, decode_window
+from datamodules.shards.dataset import ShardWindowDataset, decode_window, read_shard
 from datamodules.shards.index import ShardIndex
+from datamodules.shards.stream import Ref, read_refs
 from plantbimoe.tokenizer import add_special_tokens, encode_with_softmask, reverse_complement
 from tests.shards.conftest import WINDOW
 
@@ -62,9 +63,12 @@ def test_resampled_stream_follows_species_weights(built: tuple) -> None:
     assert 0.65 < species["sp_b"] / 400 < 0.85  # weight 3:1, while sp_b has fewer windows than sp_a
 
 
+def _raw(dataset: ShardWindowDataset, refs: list[Ref]) -> list[tuple[int, dict]]:
+    return [(ref.key, raw) for ref, raw in read_refs(refs, dataset.shards, read_shard)]
+
+
 def _resampled_windows(dataset: ShardWindowDataset) -> list[dict]:
-    rng = np.random.default_rng([dataset.seed, 0, 0])
-    return [raw for _, raw in dataset._resampled(0, 0, rng)]
+    return [raw for _, raw in _raw(dataset, dataset._resampled(0, 0))]
 
 
 def test_validation_is_deterministic_and_spread(built: tuple) -> None:
@@ -85,10 +89,9 @@ def test_training_windows_are_crops_and_reverse_complements_of_the_source(built:
     out, _ = built
     sources = {**genomes["sp_a"], **genomes["sp_b"]}
     dataset = _dataset(out, rc_prob=0.5, crop_length=40, shuffle_buffer=0)
-    rng = np.random.default_rng(0)
     flips = 0
-    for key, raw in list(dataset._epoch(0, 0))[:40]:
-        sample = dataset._sample(key, raw, 40, rng)
+    for key, raw in _raw(dataset, list(dataset._epoch(0, 0))[:40]):
+        sample = dataset._sample(key, raw, 40)
         meta = json.loads(raw["json"])
         ids, soft = encode_with_softmask(sources[meta["contig"]][meta["start"]:meta["end"]])
         candidates = []
@@ -126,11 +129,13 @@ def test_pipe_and_fsspec_locations_read_the_same_windows(built: tuple) -> None:
     for path in out.rglob("*"):
         if path.is_file() and ".build" not in path.parts:
             memory.pipe(f"/toycorpus/{path.relative_to(out)}", path.read_bytes())
-    reference = [decode_window(raw)[0].tobytes() for _, raw in _dataset(out, shuffle_buffer=0)._epoch(0, 0)]
+    plain = _dataset(out, shuffle_buffer=0)
+    reference = [decode_window(raw)[0].tobytes() for _, raw in _raw(plain, plain._epoch(0, 0))]
     for location in ("memory://toycorpus", f"pipe:cat {out}/{{path}}"):
         index = ShardIndex.load(location)
         dataset = ShardWindowDataset(index.shards("train"), index.window_length, 4, _keys, seed=5)
-        assert [decode_window(raw)[0].tobytes() for _, raw in dataset._epoch(0, 0)] == reference
+        windows = _raw(dataset, dataset._epoch(0, 0))
+        assert [decode_window(raw)[0].tobytes() for _, raw in windows] == reference
     shutil.rmtree(out / "missing", ignore_errors=True)
     with pytest.raises(FileNotFoundError, match="no shard index"):
         ShardIndex.load(str(out / "missing"))

@@ -11,7 +11,8 @@ softmask (B, L) bool, with L = window_length + 2 when [CLS]/[SEP] are added.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +34,51 @@ WEIGHTINGS = ("bp", "uniform", "temperature")
 
 class EpochLoader(DataLoader):
     """A DataLoader that tells its dataset the epoch before each pass (workers read it from shared
-    memory), taking the epoch from `epoch_fn` (the trainer's) or counting passes itself."""
+    memory), taking the epoch from `epoch_fn` (the trainer's) or counting passes itself.
+
+    It is stateful for Lightning: `state_dict` holds the epoch and the batches delivered in it,
+    and with the dataset's `stream_identity` it is saved in checkpoints; after `load_state_dict`
+    the pass of that epoch continues after those batches (every rank x worker stream at its
+    exact position). A checkpoint of another topology, seed or buffer restarts the epoch, with a
+    warning.
+    """
 
     def __init__(self, dataset: ShardWindowDataset, epoch_fn: Callable[[], int | None],
                  **kwargs: Any) -> None:
         super().__init__(dataset, batch_size=None, **kwargs)
         self.epoch_fn, self.passes = epoch_fn, 0
+        self.epoch, self.delivered = 0, 0
+        self._resume: tuple[int, int] | None = None
 
     def __iter__(self):  # noqa: ANN204 - DataLoader's iterator type
         epoch = self.epoch_fn()
-        self.dataset.set_epoch(self.passes if epoch is None else epoch)
+        epoch = self.passes if epoch is None else epoch
+        skip = self._resume[1] if self._resume is not None and self._resume[0] == epoch else 0
+        self._resume = None
+        self.dataset.set_epoch(epoch)
+        self.dataset.set_resume(skip)
         self.passes += 1
-        return super().__iter__()
+        self.epoch, self.delivered = epoch, skip
+        return self._counted(super().__iter__())
+
+    def _counted(self, batches: Iterator[Any]) -> Iterator[Any]:
+        for batch in batches:
+            self.delivered += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batches": self.delivered, **self.dataset.stream_identity()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        identity = self.dataset.stream_identity()
+        changed = sorted(k for k, v in identity.items() if state.get(k) != v)
+        if changed:
+            log.warning("the checkpoint's data stream differs in %s (%s, now %s): epoch %s restarts from "
+                        "its first batch instead of resuming exactly", ", ".join(changed),
+                        {k: state.get(k) for k in changed}, {k: identity[k] for k in changed},
+                        state.get("epoch"))
+            return
+        self._resume = (int(state["epoch"]), int(state["batches"]))
 
 
 def species_weights(index: ShardIndex, weighting: str, temperature: float = 1.0) -> dict[str, float]:
@@ -170,6 +204,10 @@ class ShardDataModule(LightningDataModule):
         return self.datasets[split]
 
     def _loader(self, split: str) -> EpochLoader:
+        # Lightning warns about any IterableDataset with __len__ in case workers duplicate data;
+        # ours cuts the stream per rank x worker (dataset.py), so its length is exact
+        warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined",
+                                module=r"lightning\.pytorch\.utilities\.data")
         trainer = getattr(self, "trainer", None)
         return EpochLoader(self.dataset(split),
                            lambda: trainer.current_epoch if trainer is not None else None,

@@ -14,15 +14,16 @@ Every (rank, worker) pair is a "slot"; there are world_size * num_workers of the
 - held-out splits: an evenly spaced, fixed subset of the split's windows, cut by slot, no
   augmentation, masks seeded by window: every evaluation sees the same batches.
 
-Training windows pass a shuffle buffer, are cropped at a random offset to the current length
-(shared memory: a callback may change it while workers run), reverse-complemented with
-probability `rc_prob` and collated with the MLM collator of the FASTA datamodule.
+Training windows pass a seeded shuffle buffer (stream.py), are cropped at a random offset to the
+current length (shared memory: a callback may change it while workers run), reverse-complemented
+with probability `rc_prob` and collated with the MLM collator of the FASTA datamodule. Crop, strand
+and masks are drawn from seeds of the window's key, so no random state runs along the stream: a
+slot resumed after k batches (`set_resume`) yields exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from datamodules.masking import MLMCollator
 from datamodules.shards.index import ShardRef, open_url
+from datamodules.shards.stream import Ref, shuffled
 from plantbimoe.tokenizer import add_special_tokens, reverse_complement
 
 
@@ -113,12 +115,17 @@ class ShardWindowDataset(IterableDataset):
         self.species_weights = species_weights
         self.max_windows = max_windows
         self.rank, self.world_size, self.num_workers = 0, 1, 0
-        # [epoch, crop length] in shared memory: seen by running dataloader workers
-        self.state = torch.tensor([0, crop_length or window_length], dtype=torch.int64).share_memory_()
+        # [epoch, crop length, batches this rank already consumed this epoch] in shared memory:
+        # seen by running dataloader workers
+        self.state = torch.tensor([0, crop_length or window_length, 0], dtype=torch.int64).share_memory_()
         self.set_crop_length(crop_length or window_length)
 
     def set_epoch(self, epoch: int) -> None:
         self.state[0] = epoch
+
+    def set_resume(self, batches: int) -> None:
+        """Start the next pass after the first `batches` batches of this rank (0: from the start)."""
+        self.state[2] = batches
 
     def set_crop_length(self, length: int) -> None:
         if not 1 <= length <= self.window_length:
@@ -133,10 +140,16 @@ class ShardWindowDataset(IterableDataset):
     def slots(self) -> int:
         return self.world_size * max(1, self.num_workers)
 
-    def _slot(self) -> int:
+    def _worker(self) -> tuple[int, int]:
+        """(stream of this worker, workers of the rank). The loader polls workers round-robin from
+        worker 0, so a pass resumed after k batches hands stream (id + k) % workers to worker id:
+        the stream due next is polled first."""
         info = get_worker_info()
-        worker = info.id if info is not None else 0
-        return self.rank * max(1, self.num_workers) + worker
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        return (worker + int(self.state[2])) % workers, workers
+
+    def _slot(self) -> int:
+        return self.rank * max(1, self.num_workers) + self._worker()[0]
 
     def slot_windows(self, slot: int) -> int:
         """Windows a slot yields per epoch."""
@@ -156,29 +169,42 @@ class ShardWindowDataset(IterableDataset):
             return np.arange(self.total)
         return np.unique(np.linspace(0, self.total - 1, self.max_windows).round().astype(np.int64))
 
+    def stream_identity(self) -> dict[str, Any]:
+        """What a saved stream position depends on (compared when a checkpoint is resumed)."""
+        return {"slots": self.slots, "seed": self.seed, "shuffle_buffer": self.shuffle_buffer,
+                "batch_size": self.batch_size, "windows": self.total, "resampled": self.resampled,
+                "epoch_windows": self.epoch_windows, "shard_shuffle": self.shard_shuffle}
+
+    def _skipped_windows(self) -> int:
+        """Windows this slot already delivered: batches go round-robin over the rank's workers."""
+        worker, workers = self._worker()
+        consumed = int(self.state[2])
+        return max(0, (consumed - worker + workers - 1) // workers) * self.batch_size
+
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         slot, epoch = self._slot(), int(self.state[0])
-        rng = np.random.default_rng([self.seed, epoch, slot])
         if not self.training:
-            return self._batches(self._held_out(slot), rng)
-        windows = self._resampled(slot, epoch, rng) if self.resampled else self._epoch(slot, epoch)
-        if self.shuffle_buffer > 1:
-            shuffle_rng = random.Random(int(rng.integers(2**62)))
-            windows = wds.shuffle(self.shuffle_buffer, min(self.shuffle_buffer, 100),
-                                  rng=shuffle_rng)(windows)
-        return self._batches(windows, rng)
+            return self._batches(self._held_out(slot))
+        plan = self._resampled(slot, epoch) if self.resampled else self._epoch(slot, epoch)
+        seed = int(np.random.SeedSequence([self.seed, epoch, slot, 2]).generate_state(1)[0])
+        windows = shuffled(plan, self.slot_windows(slot), self.shuffle_buffer, seed,
+                           self._skipped_windows(), self.shards, read_shard)
+        return self._batches(windows)
 
-    def _epoch(self, slot: int, epoch: int) -> Iterator[tuple[int, dict]]:
+    def _epoch(self, slot: int, epoch: int) -> Iterator[Ref]:
         order = np.arange(len(self.shards))
         if self.shard_shuffle:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
         start, stop = slot_range(self.epoch_windows, slot, self.slots, drop_remainder=True)
+        position = 0
         for piece in cut_range(self.counts, order, start, stop):
-            first = int(self.first_id[piece.shard]) + piece.skip
-            for i, sample in enumerate(read_shard(self.shards[piece.shard].url, piece.skip, piece.take)):
-                yield epoch * self.total + first + i, sample
+            first = epoch * self.total + int(self.first_id[piece.shard]) + piece.skip
+            for i in range(piece.take):
+                yield Ref(position, first + i, piece.shard, piece.skip + i)
+                position += 1
 
-    def _resampled(self, slot: int, epoch: int, rng: np.random.Generator) -> Iterator[tuple[int, dict]]:
+    def _resampled(self, slot: int, epoch: int) -> Iterator[Ref]:
+        """Each window draws a species by weight; each species reads whole shards drawn by size."""
         by_species: dict[str, list[int]] = {}
         for i, shard in enumerate(self.shards):
             by_species.setdefault(shard.species, []).append(i)
@@ -189,20 +215,18 @@ class ShardWindowDataset(IterableDataset):
         if not p.sum() > 0:
             raise ValueError(f"species weights {weights} give no positive weight to {names}")
         p /= p.sum()
-        streams: dict[str, Iterator[dict]] = {}
-
-        def endless(name: str) -> Iterator[dict]:
-            shards = by_species[name]
-            q = np.array([self.counts[i] for i in shards], dtype=np.float64)
-            while True:
-                yield from read_shard(self.shards[shards[int(rng.choice(len(shards), p=q / q.sum()))]].url)
-
+        rng = np.random.default_rng([self.seed, epoch, slot])
+        current: dict[str, tuple[int, int]] = {}
         base = (epoch * self.slots + slot) << 32
         for i in range(self.slot_windows(slot)):
             name = names[int(rng.choice(len(names), p=p))]
-            if name not in streams:
-                streams[name] = endless(name)
-            yield base + i, next(streams[name])
+            shard, local = current.get(name, (-1, 0))
+            if shard < 0 or local >= self.counts[shard]:
+                shards = by_species[name]
+                q = np.array([self.counts[j] for j in shards], dtype=np.float64)
+                shard, local = shards[int(rng.choice(len(shards), p=q / q.sum()))], 0
+            current[name] = (shard, local + 1)
+            yield Ref(i, base + i, shard, local)
 
     def _held_out(self, slot: int) -> Iterator[tuple[int, dict]]:
         ids = self.held_out_ids()
@@ -217,23 +241,24 @@ class ShardWindowDataset(IterableDataset):
                 if first + i in wanted:
                     yield int(self.first_id[shard]) + first + i, sample
 
-    def _batches(self, windows: Iterator[tuple[int, dict]], rng: np.random.Generator
-                 ) -> Iterator[dict[str, torch.Tensor]]:
+    def _batches(self, windows: Iterator[tuple[int, dict]]) -> Iterator[dict[str, torch.Tensor]]:
         while True:
             chunk = list(itertools.islice(windows, self.batch_size))
             if not chunk:
                 return
             length = int(self.state[1])  # read once per batch: rows of a batch share a length
-            yield self.collator([self._sample(key, raw, length, rng) for key, raw in chunk])
+            yield self.collator([self._sample(key, raw, length) for key, raw in chunk])
 
-    def _sample(self, key: int, raw: dict, length: int, rng: np.random.Generator) -> dict[str, Any]:
+    def _sample(self, key: int, raw: dict, length: int) -> dict[str, Any]:
         tokens, softmask = decode_window(raw)
-        offset = 0
-        if self.training and length < len(tokens):
-            offset = int(rng.integers(len(tokens) - length + 1))
-        tokens, softmask = tokens[offset:offset + length], softmask[offset:offset + length]
-        if self.training and self.rc_prob > 0 and rng.random() < self.rc_prob:
-            tokens, softmask = reverse_complement(tokens), softmask[::-1]
+        if self.training:
+            rng = np.random.default_rng([self.seed, 0x43524F50, key])  # crop and strand of this window
+            offset = int(rng.integers(len(tokens) - length + 1)) if length < len(tokens) else 0
+            tokens, softmask = tokens[offset:offset + length], softmask[offset:offset + length]
+            if self.rc_prob > 0 and rng.random() < self.rc_prob:
+                tokens, softmask = reverse_complement(tokens), softmask[::-1]
+        else:
+            tokens, softmask = tokens[:length], softmask[:length]
         if self.add_special:
             tokens, softmask = add_special_tokens(tokens), np.pad(softmask, 1)
         return {"input_ids": tokens, "softmask": softmask, "key": key}
