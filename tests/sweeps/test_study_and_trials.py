@@ -55,7 +55,10 @@ class StubLauncher:
         self.calls.append((initial_job_idx, list(overrides), active_trial()))
         seed = int(next(o for o in overrides if o.startswith("seed=")).split("=")[1])
         ret = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
-        if self.outcome != "ok":
+        if self.outcome == "none":
+            ret.return_value = None
+            ret.hydra_cfg = OmegaConf.create({"hydra": {"runtime": {"output_dir": "/runs/7"}}})
+        elif self.outcome != "ok":
             ret.status = JobStatus.FAILED
             ret.return_value = optuna.TrialPruned("low") if self.outcome == "prune" else RuntimeError("boom")
         else:
@@ -70,13 +73,17 @@ def _sweeper(launcher: StubLauncher) -> OptunaSweeper:
     return sweeper
 
 
-def test_a_trial_runs_every_grid_job_and_tells_their_mean(tmp_path: Path) -> None:
+def test_a_trial_runs_every_grid_job_and_tells_their_mean(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     parser = OverridesParser.create()
     plan = plan_sweep(parser.parse_overrides(["x=interval(0, 1)"]), parser.parse_overrides(["seed=1,3"]))
     study = _open(tmp_path)
     study.tell(study.ask(plan.space), 0.0)  # trial 0: the next one is trial 1
     launcher = StubLauncher()
-    _sweeper(launcher)._run_trial(study, plan)
+    with caplog.at_level("INFO"):
+        _sweeper(launcher)._run_trial(study, plan, done=1)
+    assert "Trial 1 (finished so far: 1 of n_trials=3)" in caplog.text  # one numbering: Optuna's
+    assert "Trial 1: val/auroc_best = 0.2" in caplog.text
     trial = study.trials[1]
     assert trial.state is TrialState.COMPLETE and trial.value == pytest.approx(0.2)
     assert [c[0] for c in launcher.calls] == [2, 3]  # job number = trial * grid size + k
@@ -96,3 +103,15 @@ def test_a_pruned_job_prunes_the_trial_and_a_failure_fails_it(outcome: str, stat
     else:
         _sweeper(launcher)._run_trial(study, plan)
     assert study.trials[0].state is state and len(launcher.calls) == 1
+
+
+def test_a_job_without_the_metric_fails_the_trial_with_reason_and_fix(tmp_path: Path) -> None:
+    parser = OverridesParser.create()
+    plan = plan_sweep(parser.parse_overrides(["x=interval(0, 1)"]), parser.parse_overrides(["seed=1"]))
+    study = _open(tmp_path)
+    with pytest.raises(ValueError) as error:
+        _sweeper(StubLauncher("none"))._run_trial(study, plan)
+    message = str(error.value)
+    assert "trial 0: the job in /runs/7 logged no 'val/auroc_best'" in message
+    assert "Fix:" in message and "val_check_interval" in message
+    assert study.trials[0].state is TrialState.FAIL and _study.finished_trials(study) == 0

@@ -80,3 +80,10 @@ def test_sweep_writes_study_best_params_and_plots_then_resumes_with_a_pruned_tri
     assert study.trials[3].last_step == 2
     with open(sweep / "trials.csv") as handle:
         assert [row["state"] for row in csv.DictReader(handle)] == ["COMPLETE"] * 3 + ["PRUNED"]
+
+    capsys.readouterr()  # the same study again: nothing to run, it says so
+    _train(["-m", "hparams_search=finetune_optuna", *common, "hydra.sweeper.n_trials=4"], monkeypatch)
+    said = "".join(capsys.readouterr())
+    assert "'tair10_splice_donor' is complete: 4 finished trials of n_trials=4" in said
+    assert f"Best trial {study.best_trial.number}: val/auroc_best" in said
+    assert len(optuna.load_study(study_name="tair10_splice_donor", storage=storage).trials) == 4

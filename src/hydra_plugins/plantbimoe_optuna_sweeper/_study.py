@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 DB_FILE = "optuna.db"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
@@ -71,5 +71,5 @@ def open_study(
 
 
 def finished_trials(study: optuna.Study) -> int:
-    """Trials that completed, were pruned or failed (running ones are not counted)."""
+    """Trials that completed or were pruned: failed (and running) ones do not count toward n_trials."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class OptunaSweeper(Sweeper):
-    """Runs ``n_trials`` finished trials of a stored Optuna study (see `config.OptunaSweeperConf`).
+    """Runs trials of a stored Optuna study until ``n_trials`` finished (completed or pruned; a
+    failed trial does not count) (see `config.OptunaSweeperConf`).
 
     Each trial: ask the study for parameters, launch one job per grid combination (job number
     ``trial * combinations + k``, so a resumed study keeps its folders apart), tell the mean of
@@ -81,11 +82,21 @@ class OptunaSweeper(Sweeper):
         )
         log.info("Search space of study %r:\n%s", self.study_name, plan.describe())
         returns: list[JobReturn] = []
+        if (done := _study.finished_trials(study)) >= self.n_trials:
+            log.info("Study %r is complete: %d finished trials of n_trials=%d; raise "
+                     "hydra.sweeper.n_trials to run more", self.study_name, done, self.n_trials)
         while (done := _study.finished_trials(study)) < self.n_trials:
-            log.info("Trial %d of %d", done + 1, self.n_trials)
-            returns += self._run_trial(study, plan)
+            returns += self._run_trial(study, plan, done)
+        self._log_best(study)
         self._write_outputs(study, plan, sweep_dir)
         return returns
+
+    def _log_best(self, study: optuna.Study) -> None:
+        from optuna.trial import TrialState
+
+        if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            best = study.best_trial
+            log.info("Best trial %d: %s = %.6g with %s", best.number, self._metric(), best.value, best.params)
 
     def _check_grid(self, fixed: list[str], grid: list[list[str]], sweep_dir: Path) -> None:
         """Every grid job must compose and land in this sweep's folder (the study's home)."""
@@ -99,13 +110,14 @@ class OptunaSweeper(Sweeper):
                     "study a fixed name (hydra.sweeper.study_name=<name>) to average over them."
                 )
 
-    def _run_trial(self, study: optuna.Study, plan: SweepPlan) -> list[JobReturn]:
+    def _run_trial(self, study: optuna.Study, plan: SweepPlan, done: int = 0) -> list[JobReturn]:
         import optuna
         from optuna.trial import TrialState
 
         from tasks.optuna_pruning import reporting_to
 
         trial = study.ask(plan.space)
+        log.info("Trial %d (finished so far: %d of n_trials=%d)", trial.number, done, self.n_trials)
         overrides = plan.trial_overrides(trial.params)
         returns, values, output_dirs = [], [], []
         try:
@@ -124,9 +136,7 @@ class OptunaSweeper(Sweeper):
                     return returns
                 value = ret.return_value  # raises the job's exception when it failed
                 if value is None:
-                    raise ValueError(
-                        f"trial {trial.number}: the job returned no metric (is optimized_metric logged?)"
-                    )
+                    raise ValueError(self._no_metric(trial.number, output_dirs[-1:]))
                 values.append(float(value))
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
@@ -135,6 +145,13 @@ class OptunaSweeper(Sweeper):
         study.tell(trial, value)
         log.info("Trial %d: %s = %.6g with %s", trial.number, self._metric(), value, trial.params)
         return returns
+
+    def _no_metric(self, number: int, output_dir: list[str]) -> str:
+        where = f" in {output_dir[0]}" if output_dir else ""
+        return (f"trial {number}: the job{where} logged no {self._metric()!r}, so the trial has no value "
+                "(marked FAIL; failed trials do not count toward n_trials). Its train.log lists the metrics "
+                "it did log. Fix: set optimized_metric to one of them, or make validation log it "
+                "(trainer.val_check_interval <= trainer.max_steps, limit_val_batches > 0)")
 
     def _metric(self) -> str:
         assert self.config is not None
