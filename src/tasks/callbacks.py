@@ -18,7 +18,8 @@ class PretrainSummary(Callback):
     """Prints and writes (``summary.json``) what a pretraining run achieved.
 
     Parameter counts, tokens seen, training tokens/s, and the final validation loss beside the
-    base-frequency baseline on the same masked targets.
+    base-frequency baseline and the context-count floor (baselines.context_counts) on the same
+    masked targets.
     """
 
     def __init__(self, output_dir: str | None = None) -> None:
@@ -45,6 +46,7 @@ class PretrainSummary(Callback):
         tokens = getattr(pl_module, "tokens_seen", 0)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         val_loss, baseline = metrics.get("val/loss"), metrics.get("val/baseline_loss")
+        context = metrics.get("val/context_baseline_loss")
         self.summary = {
             "parameters_total": total,
             "parameters_active": active,
@@ -56,6 +58,8 @@ class PretrainSummary(Callback):
             "val_baseline_loss": baseline,
             "val_masked_acc": metrics.get("val/masked_acc"),
             "beats_baseline": None if val_loss is None or baseline is None else val_loss < baseline,
+            "val_context_baseline_loss": context,
+            "beats_context_baseline": None if val_loss is None or context is None else val_loss < context,
             "interrupted_by": stopped_by,
         }
         if trainer.is_global_zero:
@@ -80,6 +84,9 @@ class PretrainSummary(Callback):
         if s["val_baseline_loss"] is not None:
             verdict = "beats" if s["beats_baseline"] else "does NOT beat"
             table.add_row("base-frequency baseline", f"{s['val_baseline_loss']:.4f} (model {verdict} it)")
+        if s["val_context_baseline_loss"] is not None:
+            verdict = "beats" if s["beats_context_baseline"] else "does NOT beat"
+            table.add_row("context-count floor", f"{s['val_context_baseline_loss']:.4f} (model {verdict} it)")
         Console().print(table)
 
 
