@@ -20,14 +20,16 @@ import os
 import queue
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from datamodules.fasta import fasta_index
+from datamodules.shards import splits as holdout
 from datamodules.shards.manifest import Manifest
-from datamodules.shards.splits import SPLITS, assign_splits
+from datamodules.shards.splits import SPLITS, HeldOutBlocks
 from datamodules.shards.unit import BuildParams, Unit, build_unit
 from datamodules.shards.writer import remove_stale_temporaries
 
@@ -187,9 +189,15 @@ def _build(manifest: Manifest, out: Path, params: BuildParams, identity: dict[st
             origin[species.name, contig] = path
             contigs[species.name][contig] = size
     explicit = {s.name: {"val": s.val, "test": s.test} for s in manifest.species}
-    splits = assign_splits(contigs, explicit, params.val_fraction, params.test_fraction,
-                           params.min_holdout_length, params.seed)
-    units = [Unit(s.name, s.accession, i, path, lengths, splits[s.name])
+    fractions = (params.val_fraction, params.test_fraction)
+    splits = holdout.assign_splits(contigs, explicit, *fractions, params.min_holdout_length, params.seed)
+    blocks = holdout.plan_blocks(contigs, splits, *fractions, params.window_length)
+    if blocks is not None:
+        splits[blocks.species][blocks.contig] = holdout.BLOCKS
+        log.warning("%s: too few contigs to hold out whole ones; held out by position instead: %s",
+                    manifest.corpus, blocks.describe())
+    units = [Unit(s.name, s.accession, i, path, lengths, splits[s.name],
+                  blocks if blocks is not None and blocks.species == s.name else None)
              for (s, i, path), lengths in zip(files, listed, strict=True)]
     results: dict[str, dict[str, Any]] = {}
     todo = []
@@ -209,27 +217,37 @@ def _build(manifest: Manifest, out: Path, params: BuildParams, identity: dict[st
         for unit, result in zip(todo, written, strict=True):
             write_json(out / ".build" / "units" / f"{unit.name}.json", result)
             results[unit.name] = result
-    index = _assemble_index(manifest, params, identity, contigs, splits, [results[u.name] for u in units])
+    index = _assemble_index(manifest, params, identity, contigs, splits, [results[u.name] for u in units],
+                            blocks)
     write_json(out / INDEX_NAME, index)
+    for split in ("val", "test"):
+        if not index["splits"][split]["windows"]:
+            fraction = getattr(params, f"{split}_fraction")
+            log.warning(holdout.empty_split_message(split, manifest.corpus, fraction, str(out)))
     return index
 
 
 def _assemble_index(manifest: Manifest, params: BuildParams, identity: dict[str, Any],
                     contigs: dict[str, dict[str, int]], splits: dict[str, dict[str, str]],
-                    results: list[dict[str, Any]]) -> dict[str, Any]:
+                    results: list[dict[str, Any]], blocks: HeldOutBlocks | None) -> dict[str, Any]:
     species: dict[str, Any] = {}
     for entry in manifest.species:
         species[entry.name] = {
             "accession": entry.accession, "files": list(entry.fasta), "weight": entry.weight,
             "contigs": {c: [n, splits[entry.name][c]] for c, n in contigs[entry.name].items()},
             "short_contigs": {"count": 0, "bases": 0},
-            "splits": {split: None for split in SPLITS}}
+            "splits": {split: None for split in SPLITS}, "held_out_blocks": None}
+    if blocks is not None:
+        species[blocks.species]["held_out_blocks"] = {**asdict(blocks), "description": blocks.describe(),
+                                                      "crossing_windows_dropped": 0}
     by_split: dict[str, Any] = {split: {"windows": 0, "window_bases": 0, "dropped_n_windows": 0,
                                         "dropped_n_bases": 0, "shards": []} for split in SPLITS}
     for result in results:
         record = species[result["species"]]
         for key in ("count", "bases"):
             record["short_contigs"][key] += result["short_contigs"][key]
+        if record["held_out_blocks"] is not None:
+            record["held_out_blocks"]["crossing_windows_dropped"] += result.get("block_crossing_windows", 0)
         for split, stats in result["splits"].items():
             merged = record["splits"][split]
             record["splits"][split] = stats if merged is None else {

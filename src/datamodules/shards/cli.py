@@ -53,6 +53,10 @@ def _summary(index: ShardIndex) -> str:
                      f"{len(stats['shards'])} shards; dropped for N: {stats['dropped_n_windows']:,}")
     short = sum(s["short_contigs"]["count"] for s in index.data["species"].values())
     lines.append(f"{len(index.species)} species; {short} contigs shorter than a window skipped")
+    for record in index.data["species"].values():
+        if blocks := record.get("held_out_blocks"):
+            lines.append(f"held out by position: {blocks['description']} "
+                         f"({blocks['crossing_windows_dropped']:,} crossing windows dropped)")
     return "\n".join(lines)
 
 

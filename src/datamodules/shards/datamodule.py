@@ -26,6 +26,7 @@ from datamodules.shards.builder import INDEX_NAME, build_shards
 from datamodules.shards.dataset import ShardWindowDataset
 from datamodules.shards.index import ShardIndex
 from datamodules.shards.manifest import load_manifest, parse_size
+from datamodules.shards.splits import empty_split_message
 from datamodules.shards.unit import BuildParams
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,9 @@ class ShardDataModule(LightningDataModule):
         log.info("shards %s: %d train, %d val, %d test windows of %d bp; training length %d",
                  self.shards, self.index.windows("train"), self.index.windows("val"),
                  self.index.windows("test"), self.index.window_length, length)
+        for record in self.index.data["species"].values():
+            if record.get("held_out_blocks"):
+                log.info("held out by position: %s", record["held_out_blocks"]["description"])
 
     def _topology(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -189,6 +193,9 @@ class ShardDataModule(LightningDataModule):
         if self.index is None:
             self.setup()
         if split not in self.datasets:
+            if not self.index.shards(split):
+                fraction = self.index.parameters.get(f"{split}_fraction", 0.0)
+                raise ValueError(empty_split_message(split, self.index.data["corpus"], fraction, self.shards))
             training = split == "train"
             weights = None
             if training and self.resampled:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from datamodules.shards.splits import SPLITS
+from datamodules.shards.splits import BLOCKS, SPLITS, HeldOutBlocks
 from datamodules.shards.streaming import stream_windows
 from datamodules.shards.writer import ShardSeries, encode_sample
 
@@ -42,7 +42,8 @@ class BuildParams:
 
 @dataclass(frozen=True)
 class Unit:
-    """Work item: `path` is file number `file_index` of `species`; `splits` maps its contigs."""
+    """Work item: `path` is file number `file_index` of `species`; `splits` maps its contigs (a
+    contig mapped to BLOCKS is split by position through `blocks`)."""
 
     species: str
     accession: str | None
@@ -50,6 +51,7 @@ class Unit:
     path: str
     lengths: Mapping[str, int]
     splits: Mapping[str, str]
+    blocks: HeldOutBlocks | None = None
 
     @property
     def name(self) -> str:
@@ -71,17 +73,24 @@ def build_unit(unit: Unit, params: BuildParams, out_dir: Path, chunk_size: int,
         if size < length:
             short["count"] += 1
             short["bases"] += size
-        else:
-            stats[unit.splits[contig]]["contigs"] += 1
-            stats[unit.splits[contig]]["contig_bases"] += size
+        else:  # a contig split in blocks counts as a training contig
+            split = "train" if unit.splits[contig] == BLOCKS else unit.splits[contig]
+            stats[split]["contigs"] += 1
+            stats[split]["contig_bases"] += size
     series = {split: ShardSeries(out_dir, split, unit.name, params.shard_size) for split in SPLITS}
     ordinal = dict.fromkeys(SPLITS, 0)
     base_counts = {split: np.zeros(5, dtype=np.int64) for split in SPLITS}
     max_n = params.max_n_fraction * length
+    crossing = 0
     try:
         for window in stream_windows(unit.path, unit.lengths, length, params.overlap, chunk_size,
                                      on_bases=on_bases):
             split = unit.splits[window.contig]
+            if split == BLOCKS:
+                split = unit.blocks.split_of(window.start, window.end)
+                if split is None:
+                    crossing += 1
+                    continue
             split_stats = stats[split]
             if window.n_count > max_n:
                 split_stats["dropped_n_windows"] += 1
@@ -104,4 +113,4 @@ def build_unit(unit: Unit, params: BuildParams, out_dir: Path, chunk_size: int,
         stats[split]["base_counts"] = base_counts[split].tolist()
         shards += [{"split": split, "species": unit.species, **asdict(r)} for r in writer.close()]
     return {"unit": unit.name, "species": unit.species, "file": unit.path, "splits": stats,
-            "short_contigs": short, "shards": shards}
+            "short_contigs": short, "shards": shards, "block_crossing_windows": crossing}
