@@ -5,9 +5,10 @@ B, C are (batch, d_state, length); D and delta_bias are (d_inner,).
 
 Backends: ``reference`` (the sequential loop below, the test oracle), ``torch`` (the chunked
 pure-PyTorch scan of ``scan_torch``: CPU and GPU, hand-written backward), ``numba`` (compiled CPU
-kernels, see ``scan_numba``), ``cuda`` (mamba-ssm's fused kernel, see ``scan_cuda``) and ``auto``
-(``cuda`` for CUDA tensors when mamba-ssm imports, ``numba`` for CPU tensors when numba imports,
-else ``torch``).
+kernels, see ``scan_numba``), ``cuda`` (mamba-ssm's fused kernel, see ``scan_cuda``), ``triton``
+(Triton kernels for CUDA tensors, see ``scan_triton``) and ``auto``: for fp32/fp16/bf16 CUDA
+tensors ``cuda`` when mamba-ssm imports, else ``triton`` when Triton imports; ``numba`` for CPU
+tensors when numba imports; else ``torch``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import torch.nn.functional as F
 from plantbimoe.scan_cuda import KERNEL_DTYPES, cuda_scan_available, cuda_selective_scan
 from plantbimoe.scan_numba import numba_available, selective_scan_numba
 from plantbimoe.scan_torch import selective_scan_chunked
+from plantbimoe.scan_triton import selective_scan_triton, triton_available
 
-BACKENDS = ("auto", "torch", "numba", "cuda", "reference")
+BACKENDS = ("auto", "torch", "numba", "cuda", "triton", "reference")
 
 
 def selective_scan_reference(
@@ -55,13 +57,16 @@ def selective_scan_reference(
 
 
 def resolve_backend(backend: str, u: torch.Tensor) -> str:
-    """The concrete backend ("torch", "numba", "cuda" or "reference") that ``backend`` means for ``u``."""
+    """The concrete backend (any but "auto") that ``backend`` means for ``u``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown scan backend {backend!r}; expected one of {BACKENDS}")
     if backend != "auto":
         return backend
-    if u.is_cuda and u.dtype in KERNEL_DTYPES and cuda_scan_available():
-        return "cuda"
+    if u.is_cuda and u.dtype in KERNEL_DTYPES:
+        if cuda_scan_available():
+            return "cuda"
+        if triton_available():
+            return "triton"
     if u.device.type == "cpu" and numba_available():
         return "numba"
     return "torch"
@@ -82,16 +87,19 @@ def selective_scan(
     chunk_size: int | None = None,
     checkpoint_segment: int | None = None,
 ) -> torch.Tensor:
-    """Selective scan through ``backend`` ("auto", "torch", "numba", "cuda", "reference").
+    """Selective scan through ``backend`` (one of ``BACKENDS``).
 
     fp32/fp64 inputs are computed in their own dtype; fp16/bf16 inputs are computed in fp32 by
-    the ``torch``, ``numba`` and ``reference`` backends (natively by ``cuda``) and the result is
-    returned in u's dtype. ``chunk_size`` and ``checkpoint_segment`` tune the ``torch`` backend
-    only (defaults: ``scan_torch.CHUNK_SIZE`` / ``scan_torch.CHECKPOINT_SEGMENT``).
+    the ``torch``, ``numba`` and ``reference`` backends (read natively, with a float32 state, by
+    ``cuda`` and ``triton``) and the result is returned in u's dtype. ``chunk_size`` and
+    ``checkpoint_segment`` tune the ``torch`` backend only (defaults: ``scan_torch.CHUNK_SIZE`` /
+    ``scan_torch.CHECKPOINT_SEGMENT``).
     """
     name = resolve_backend(backend, u)
     if name == "cuda":
         return cuda_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if name == "triton":
+        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     dtype = u.dtype if u.dtype == torch.float64 else torch.float32
     up = [t if t is None else t.to(dtype) for t in (u, delta, A, B, C, D, z, delta_bias)]
     if name == "reference":
