@@ -19,7 +19,7 @@ from lightning.pytorch import LightningDataModule
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from datamodules.embedded import embedded_assemblies
+from datamodules.embedded import PREFIX, embedded_assemblies, resolve_fasta
 from datamodules.fasta import read_fasta
 from datamodules.masking import MLMCollator
 from datamodules.windows import (
@@ -38,7 +38,8 @@ FastaSpec = str | Sequence[str] | Mapping[str, str | Sequence[str]] | None
 
 
 def _normalise_fasta(fasta: FastaSpec) -> dict[str, list[str]]:
-    """Assembly name -> FASTA paths; a bare path (or list) is one assembly named by the first file."""
+    """Assembly name -> FASTA paths; a bare path (or list) is one assembly named by the first file;
+    ``embedded:NAME`` stands for an embedded assembly's file."""
     if fasta is None:
         return {name: [str(path)] for name, path in embedded_assemblies().items()}
     if isinstance(fasta, str | Path):
@@ -47,8 +48,10 @@ def _normalise_fasta(fasta: FastaSpec) -> dict[str, list[str]]:
         paths = [str(p) for p in fasta]
         if not paths:
             raise ValueError("fasta: expected at least one FASTA path")
-        fasta = {Path(paths[0]).name.split(".")[0]: paths}
-    spec = {str(k): [str(v)] if isinstance(v, str | Path) else [str(p) for p in v] for k, v in fasta.items()}
+        fasta = {paths[0].removeprefix(PREFIX) if paths[0].startswith(PREFIX) else
+                 Path(paths[0]).name.split(".")[0]: paths}
+    spec = {str(k): [resolve_fasta(v)] if isinstance(v, str | Path) else [resolve_fasta(p) for p in v]
+            for k, v in fasta.items()}
     if not spec or not all(spec.values()):
         raise ValueError(f"fasta: expected assembly name -> FASTA path(s), got {spec}")
     return spec

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "vep": "plantbimoe.commands.vep",
     "score-windows": "plantbimoe.commands.score_windows",
     "export": "plantbimoe.commands.export",
+    "data": "plantbimoe.commands.data",
 }
 
 

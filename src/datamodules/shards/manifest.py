@@ -30,12 +30,12 @@ from typing import Any
 
 import yaml
 
-from datamodules.embedded import embedded_assemblies
+from datamodules.embedded import PREFIX as EMBEDDED_PREFIX
+from datamodules.embedded import resolve_fasta
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
 _ACCESSION = re.compile(r"^GC[AF]_\d{9}\.\d+$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*$", re.IGNORECASE)
-EMBEDDED_PREFIX = "embedded:"
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]  # src/datamodules/shards/ -> the checkout
 
 
@@ -95,11 +95,10 @@ def _expand(text: str, where: str) -> str:
 
 def _resolve_fasta(entry: str, root: Path, where: str) -> str:
     if entry.startswith(EMBEDDED_PREFIX):
-        name = entry[len(EMBEDDED_PREFIX):]
-        available = embedded_assemblies()
-        if name not in available:
-            raise ManifestError(f"{where}: unknown embedded assembly {name!r}; known: {sorted(available)}")
-        return str(available[name])
+        try:
+            return resolve_fasta(entry)
+        except FileNotFoundError as err:
+            raise ManifestError(f"{where}: {err}") from err
     path = Path(_expand(entry, where))
     path = path if path.is_absolute() else root / path
     if not path.is_file():

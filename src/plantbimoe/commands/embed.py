@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inference.runtime import add_runtime_arguments
 
     parser.add_argument("model", help="released-layout folder, exported folder or our .ckpt")
-    parser.add_argument("input", help="FASTA, or CSV/TSV with a 'sequence' column (and 'id' or 'name')")
+    parser.add_argument("input", help="FASTA, or CSV/TSV with a 'sequence' column (and 'id' or 'name'), or "
+                                      "embedded:NAME (plantbimoe data)")
     parser.add_argument("-o", "--output", required=True,
                         help="OUT.npy (plus OUT.ids.txt with the ids) or OUT.parquet (needs pyarrow)")
     parser.add_argument("--pooling", choices=("mean", "center", "cls"), default="mean",
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from datamodules.embedded import resolve_fasta
+
     from ..inference.embedding import embed_sequences, parse_layers
     from ..inference.runtime import runtime_from_args
     from ..inference.writers import require_parquet, save_embeddings
@@ -46,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     runtime = runtime_from_args(args)
     model = load_pretrained(args.model, runtime.device)
     layers = parse_layers(args.layers, model.config.n_layer)
-    ids, sequences = read_id_sequences(args.input, args.input_format)
+    ids, sequences = read_id_sequences(resolve_fasta(args.input), args.input_format)
     chunks = []
     with runtime.bar(len(sequences), "embed", unit="seq") as bar:
         for start in range(0, len(sequences), SEQUENCES_PER_CHUNK):

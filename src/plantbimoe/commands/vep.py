@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("model", help="released-layout folder, exported folder or our .ckpt")
     parser.add_argument("vcf", help="variants (VCF, plain or gzip); multi-allelic records are split")
-    parser.add_argument("fasta", help="reference genome FASTA (plain or gzip) with the VCF's contig names")
+    parser.add_argument("fasta", help="reference genome FASTA (plain or gzip) with the VCF's contig names, "
+                                      "or embedded:NAME (plantbimoe data)")
     parser.add_argument("-o", "--output", required=True, help="scored VCF to write (.vcf or .vcf.gz)")
     parser.add_argument("--tsv", default=None, help="TSV to write (default: OUTPUT with .tsv for .vcf[.gz])")
     parser.add_argument("--window", type=int, default=512,
@@ -70,6 +71,8 @@ def _report(results, contents) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from datamodules.embedded import resolve_fasta
+
     from ..inference.runtime import runtime_from_args
     from ..inference.vcf import write_vcf
     from ..inference.vep import VepSettings
@@ -77,10 +80,11 @@ def _run(args: argparse.Namespace) -> int:
     from ..inference.writers import atomic_text
     from ..pretrained import load_pretrained
 
+    fasta = resolve_fasta(args.fasta)
     settings = VepSettings(args.window, args.indel_flank, args.max_indel_length)
     runtime = runtime_from_args(args)
     model = load_pretrained(args.model, runtime.device)
-    results, contents = run_vep(model, args.vcf, args.fasta, settings, runtime)
+    results, contents = run_vep(model, args.vcf, fasta, settings, runtime)
     scores = {(r.variant.line, r.variant.alt_index): r.scores[0] for r in results if r.scores}
     w, k = 2 * settings.flank + 1, settings.indel_flank
     description = (f"PlantBiMoE zero-shot score: SNV log p(ALT) - log p(REF) with the site masked in a "
