@@ -94,11 +94,12 @@ def plan(
     seeds: Sequence[int],
     overrides: Sequence[str],
 ) -> list[Run]:
-    """Every (task, model, seed) run with its folder and command line."""
+    """Every (task, model, seed) run with its folder and command line, seed by seed (a stopped
+    benchmark leaves whole seeds of the table rather than some tasks with every seed)."""
     runs = []
-    for task in tasks:
-        for name, model in models.items():
-            for seed in seeds:
+    for seed in seeds:
+        for task in tasks:
+            for name, model in models.items():
                 folder = out / "runs" / task / name / f"seed{seed}"
                 entry = ["train.py"] if model.runner == "train" else ["-m", "baselines.kmer"]
                 args = (
