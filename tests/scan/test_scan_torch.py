@@ -116,7 +116,7 @@ def test_backend_resolution_and_errors() -> None:
     assert resolve_backend("auto", u) == ("numba" if numba_available() else "torch")
     assert resolve_backend("reference", u) == "reference"
     with pytest.raises(ValueError, match="unknown scan backend"):
-        resolve_backend("triton", u)
+        resolve_backend("tpu", u)
     ins = {k: v.detach() for k, v in make_inputs(5, dtype=torch.float32).items()}
     with pytest.raises((RuntimeError, ValueError), match="cuda"):
         selective_scan(**ins, backend="cuda")
