@@ -30,8 +30,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
     published = load_published(args.data)
     results = collect(args.runs)
-    if not results:
-        print(f"no results.json under {' '.join(args.runs)}: published results only", file=sys.stderr)
+    if not args.runs:
+        print("no run folders given (e.g. logs/finetune_mpgb): published results only", file=sys.stderr)
+    elif not results:
+        print(f"no results.json under {', '.join(args.runs)}: published results only", file=sys.stderr)
     entries = our_entries(aggregate(results), published) + published_entries(published)
     out = Path(args.out)
     for path in write_leaderboard(entries, published, out):
@@ -43,14 +45,20 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="plantbimoe-compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=None, help="published results file (default: the shipped one)")
+    data = argparse.ArgumentParser(add_help=False)  # --data before or after the command
+    data.add_argument("--data", default=argparse.SUPPRESS,
+                      help="published results file (default: the shipped one)")
+    parser = argparse.ArgumentParser(prog="plantbimoe-compare", description=__doc__.split("\n\n")[0],
+                                     parents=[data])
+    parser.set_defaults(data=None)
     commands = parser.add_subparsers(dest="command", required=True)
-    board = commands.add_parser("tensorboard", help="write the published results as TensorBoard runs")
+    board = commands.add_parser("tensorboard", parents=[data],
+                                help="write the published results as TensorBoard runs")
     board.add_argument("--logdir", default="logs", help="log folder; runs go to <logdir>/published")
     board.add_argument("--span", type=int, default=0, help="also draw each value at this step (a flat line)")
     board.set_defaults(run=_tensorboard)
-    table = commands.add_parser("leaderboard", help="our aggregated runs beside the published results")
+    table = commands.add_parser("leaderboard", parents=[data],
+                                help="our aggregated runs beside the published results")
     table.add_argument("runs", nargs="*", default=[], help="run folders searched for results.json")
     table.add_argument("--out", default="reports/leaderboard", help="writes <out>.md, <out>.csv, <out>.png")
     table.add_argument("--no-plot", action="store_true", help="skip the comparison image")

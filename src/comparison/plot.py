@@ -9,8 +9,9 @@ from comparison.published import Published
 
 
 def plot_comparison(entries: list[Entry], published: Published, path: Path) -> Path:
-    """Grouped bars (x100) of every model's task averages; ours are hatched, with their MPGB
-    coverage k/N above the bar when they do not cover the whole group (* = not MPGB data)."""
+    """Grouped bars (x100) of every model's task averages; ours are hatched, with error bars of the
+    standard deviation over seeds and their MPGB coverage k/N above the bar when they do not cover
+    the whole group (* = not MPGB data)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,8 +36,10 @@ def plot_comparison(entries: list[Entry], published: Published, path: Path) -> P
                 ys.append(100 * found[-1].value)
         ours = bool(found) and found[0].source == OURS
         label = f"{model} (ours)" if ours else model
-        bars = axes.bar(xs, ys, width, label=label, color=colours[i % len(colours)],
-                        hatch="//" if ours else None, edgecolor="black", linewidth=0.4)
+        errors = [100 * (e.std or 0.0) for e in found] if ours else None
+        bars = axes.bar(xs, ys, width, label=label, color=colours[i % len(colours)], yerr=errors,
+                        capsize=2, error_kw={"elinewidth": 0.8}, hatch="//" if ours else None,
+                        edgecolor="black", linewidth=0.4)
         for bar, entry in zip(bars, found, strict=True):
             if ours and (entry.mpgb_datasets != entry.group_size or not entry.mpgb):
                 coverage = f"{entry.mpgb_datasets}/{entry.group_size or '?'}" + ("" if entry.mpgb else "*")
@@ -45,7 +48,7 @@ def plot_comparison(entries: list[Entry], published: Published, path: Path) -> P
     axes.set_xticks(range(len(groups)))
     axes.set_xticklabels([f"{g}\n{metric.get(g, '')}" for g in groups], rotation=30, ha="right", fontsize=8)
     axes.set_ylabel("score x100 (headline metric of the task)")
-    axes.set_title("MPGB task averages: our runs beside published results")
+    axes.set_title("MPGB task averages: our runs (± std over seeds) beside published results")
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()

@@ -12,14 +12,13 @@ record (record mode), whatever the file size. Rules:
 from __future__ import annotations
 
 import functools
-import gzip
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from plantbimoe.textio import GunzipStream, GzipDataError
 from plantbimoe.tokenizer import first_invalid_index
 
 BLOCK_SIZE = 1 << 22
@@ -64,8 +63,10 @@ def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
         if magic.startswith(prefix):
             raw.close()
             raise FastaFormatError(f"{path}: {kind}-compressed; only plain or gzip/bgzip FASTA is supported")
-    if magic.startswith(b"\x1f\x8b"):
-        return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if magic.startswith(b"\x1f\x8b"):  # decoded before any damage, so errors name the right line
+        raw.close()
+        stream = GunzipStream(path)
+        return stream.raw, stream
     return raw, raw
 
 
@@ -111,9 +112,10 @@ def _events(path: PathLike, on_progress: ProgressCallback | None = None,
         while True:
             try:
                 block = stream.read(block_size)
-            except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-                raise FastaFormatError(f"{where()}: truncated or corrupt gzip data after line {line} "
-                                       f"({err}); re-download or re-compress the file") from err
+            except GzipDataError as err:
+                raise FastaFormatError(f"{where()}: truncated or corrupt gzip data after line {line - 1} "
+                                       f"(the last complete line; {err.reason}); re-download or "
+                                       "re-compress the file") from err
             if on_progress is not None:
                 on_progress(raw.tell())
             if not block:

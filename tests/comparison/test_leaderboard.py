@@ -8,7 +8,7 @@ from pathlib import Path
 
 from comparison.cli import main
 from comparison.leaderboard import our_entries, published_entries, to_markdown
-from comparison.published import load_published
+from comparison.published import default_path, load_published
 from tasks.aggregate import aggregate, collect
 
 
@@ -63,3 +63,24 @@ def test_cli_writes_markdown_csv_and_plot(tmp_path: Path) -> None:
     assert {r["dataset"] for r in ours} == {"core_promoter", "histone_h3k27ac", "tair10_splice_donor"}
     assert any(r["model"] == "DNABERT-2 [DNALLM-Mark re-run]" for r in rows)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_has_seed_error_bars_and_data_is_taken_after_the_command(tmp_path: Path, monkeypatch,
+                                                                      capsys) -> None:
+    from matplotlib.axes import Axes
+
+    drawn = []
+    bar = Axes.bar
+
+    def spy(self, *args, **kwargs):
+        drawn.append((kwargs.get("label"), kwargs.get("yerr")))
+        return bar(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "bar", spy)
+    out = tmp_path / "board"
+    runs = str(_runs(tmp_path / "runs"))
+    assert main(["leaderboard", runs, "--out", str(out), "--data", str(default_path())]) == 0  # as documented
+    ours = dict(drawn)["tiny (ours)"]
+    assert ours is not None and max(ours) > 1.0  # core_promoter: 100 x std of 0.60 and 0.62
+    assert main(["leaderboard", "--out", str(out), "--no-plot"]) == 0
+    assert "no run folders given" in capsys.readouterr().err
