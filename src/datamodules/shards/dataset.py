@@ -173,7 +173,8 @@ class ShardWindowDataset(IterableDataset):
         """What a saved stream position depends on (compared when a checkpoint is resumed)."""
         return {"slots": self.slots, "seed": self.seed, "shuffle_buffer": self.shuffle_buffer,
                 "batch_size": self.batch_size, "windows": self.total, "resampled": self.resampled,
-                "epoch_windows": self.epoch_windows, "shard_shuffle": self.shard_shuffle}
+                "epoch_windows": self.epoch_windows, "windows_per_epoch": self.windows_per_epoch,
+                "shard_shuffle": self.shard_shuffle, "species_weights": self.species_weights}
 
     def _skipped_windows(self) -> int:
         """Windows this slot already delivered: batches go round-robin over the rank's workers."""
