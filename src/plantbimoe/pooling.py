@@ -73,21 +73,37 @@ def center_window_pool(
 
 
 class AttentionPool(nn.Module):
-    """A learned query attends over the real positions: softmax(h W / sqrt(d)) weights per head,
-    the heads' weighted means averaged. Scores are computed in float32; padding gets zero weight.
+    """A learned query attends over the real positions, the heads' weighted means averaged.
 
-    Small initial scores make it start close to the masked mean; it learns where to look.
+    The score of position i is h_i . w / sqrt(d) (content) plus, with `max_offset`, a learned bias
+    for its offset from the row's centre (i - n // 2, clipped to +-max_offset): the head can learn
+    *where* the label lives (a splice site at the centre, a TSS 50 bp from the end) as well as
+    *what* to look for. The bias starts at zero and the query small, so pooling starts close to
+    the masked mean. Scores are computed in float32; padding gets zero weight.
     """
 
-    def __init__(self, d_model: int, num_heads: int = 1) -> None:
+    def __init__(self, d_model: int, num_heads: int = 1, max_offset: int | None = None) -> None:
         super().__init__()
         self.score = nn.Linear(d_model, num_heads, bias=False)
         nn.init.normal_(self.score.weight, std=0.02)
         self.scale = d_model**-0.5
+        self.max_offset = max_offset
+        self.offset_bias = nn.Embedding(2 * max_offset + 1, num_heads) if max_offset else None
+        if self.offset_bias is not None:
+            nn.init.zeros_(self.offset_bias.weight)
 
     def weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L, heads) attention weights; each head's weights sum to 1 over the real positions."""
         scores = self.score(hidden.float()) * self.scale
+        b, length = hidden.shape[:2]
+        if self.offset_bias is not None:
+            if attention_mask is None:
+                n = torch.full((b, 1), length, device=hidden.device, dtype=torch.long)
+            else:
+                n = attention_mask.to(torch.long).sum(1, keepdim=True)
+            offset = torch.arange(length, device=hidden.device)[None, :] - n // 2
+            offset = offset.clamp(-self.max_offset, self.max_offset) + self.max_offset
+            scores = scores + self.offset_bias(offset).float()
         if attention_mask is not None:
             real = attention_mask.to(torch.bool)[..., None]
             scores = scores.masked_fill(~real, float("-inf"))

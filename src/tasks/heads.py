@@ -8,8 +8,10 @@ from torch import nn
 from plantbimoe.pooling import AttentionPool, center_pool, center_window_pool, cls_pool, masked_mean_pool
 
 # mean: every real token; cls: the first token; center: the token at n // 2; center_window: mean
-# of the `window` tokens around it; attention: a learned query over the real tokens
+# of the `window` tokens around it; attention: a learned query over the real tokens, with a learned
+# bias per offset from the centre (up to ATTENTION_MAX_OFFSET positions either side)
 POOLINGS = ("mean", "cls", "center", "center_window", "attention")
+ATTENTION_MAX_OFFSET = 1024
 
 
 def check_pooling(
@@ -56,7 +58,9 @@ class SequenceHead(nn.Module):
         super().__init__()
         check_pooling(pooling, window)
         self.pooling, self.window = pooling, window
-        self.attention = AttentionPool(d_model) if pooling == "attention" else None
+        self.attention = None
+        if pooling == "attention":
+            self.attention = AttentionPool(d_model, max_offset=ATTENTION_MAX_OFFSET)
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         if hidden_size:
             layers += [nn.Linear(d_model, hidden_size), nn.GELU(), nn.Dropout(dropout)]

@@ -37,3 +37,17 @@ def test_attention_pool_ignores_padding_and_learns() -> None:
     assert pool.score.weight.grad is not None and pool.score.weight.grad.abs().sum() > 0
     empty = pool(hidden, torch.zeros_like(mask))
     assert torch.isfinite(empty).all() and torch.all(empty == 0)
+
+
+def test_attention_offset_bias_is_relative_to_each_rows_centre() -> None:
+    pool = AttentionPool(2, max_offset=2)
+    torch.nn.init.zeros_(pool.score.weight)  # content says nothing: only the offset bias counts
+    with torch.no_grad():
+        pool.offset_bias.weight[:, 0] = torch.tensor([0.0, 0.0, 50.0, 0.0, 0.0])  # offset 0 only
+    hidden = torch.arange(2 * 6 * 2, dtype=torch.float32).view(2, 6, 2)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1] * 6], dtype=torch.bool)
+    # the weight goes to the centre of each row's real part: n // 2 = 2 and 3
+    torch.testing.assert_close(pool(hidden, mask), torch.stack([hidden[0, 2], hidden[1, 3]]))
+    far = torch.zeros(1, 40, 2)
+    far[0, 0] = 1.0  # offsets beyond max_offset share the edge bias and stay finite
+    assert torch.isfinite(pool(far, torch.ones(1, 40, dtype=torch.bool))).all()
