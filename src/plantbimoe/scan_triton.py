@@ -86,13 +86,12 @@ def _small(u: Tensor, A: Tensor, D: Tensor | None, bias: Tensor | None) -> tuple
 
 def _flags(u: Tensor, D: Tensor | None, z: Tensor | None, bias: Tensor | None, softplus: bool) -> dict:
     """The kernels' compile-time switches."""
-    wide = u.dtype == torch.float64
     return {
         "HAS_D": D is not None,
         "HAS_Z": z is not None,
         "HAS_BIAS": bias is not None,
         "SOFTPLUS": softplus,
-        "WIDE": wide,
+        "TY": _require().COMPUTE_TYPES[u.dtype == torch.float64],
     }
 
 
