@@ -27,10 +27,12 @@ import torch
 
 Tensor = torch.Tensor
 
+# Launch settings: first choices (no register spills for sm_90), not yet timed on a GPU;
+# benchmarks/gpu_check.sh times alternatives.
 CHUNK = 64
 """Steps per chunk (a power of two): the scan's tile length and the spacing of kept states."""
 
-FORWARD_LAUNCH = (4, 4)
+FORWARD_LAUNCH = (4, 8)
 """(channels per program, warps per program) of the forward kernel."""
 
 BACKWARD_LAUNCH = (4, 8)
