@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lightning import LightningModule, Trainer
 
-from datamodules.mpgb import MPGBDataModule
+from datamodules.mpgb import DatasetFormatError, MPGBDataModule
 from datamodules.mpgb.bucketing import BucketBatchSampler
 from plantbimoe.tokenizer import CLS_ID, PAD_ID, SEP_ID, add_special_tokens, decode, reverse_complement
 from tests.finetune.helpers import labelled_rows, random_sequences, write_fasta
@@ -74,15 +75,50 @@ def test_batches_are_right_padded_with_special_tokens(tmp_path: Path) -> None:
 def test_rc_augmentation_switch(tmp_path: Path) -> None:
     module = _module(tmp_path, rc_augment=True, rc_prob=1.0)
     module.setup("fit")
-    item, _ = module.train_dataloader().dataset[0]
-    assert np.array_equal(item, add_special_tokens(reverse_complement(module.splits["train"].sequence(0))))
-    val_item, _ = module.val_dataloader().dataset[0]  # evaluation is never augmented
-    assert np.array_equal(val_item, add_special_tokens(module.splits["val"].sequence(0)))
+    loader = module.train_dataloader()
+    keys = next(iter(loader.batch_sampler))  # (index, reverse-complement flag) pairs
+    assert all(flip for _, flip in keys)
+    item, _ = loader.dataset[keys[0]]
+    expected = reverse_complement(module.splits["train"].sequence(keys[0][0]))
+    assert np.array_equal(item, add_special_tokens(expected))
+    batch = next(iter(loader))
+    assert batch["input_ids"][0].tolist()[: len(item)] == item.tolist()
+    val_keys = next(iter(module.val_dataloader().batch_sampler))  # evaluation is never augmented
+    assert all(isinstance(k, int) for k in val_keys)
     plain = _module(tmp_path, rc_augment=False, rc_prob=1.0)
     plain.setup("fit")
-    assert np.array_equal(
-        plain.train_dataloader().dataset[0][0], add_special_tokens(plain.splits["train"].sequence(0))
-    )
+    assert all(isinstance(k, int) for k in next(iter(plain.train_dataloader().batch_sampler)))
+
+
+class _NoTraining(LightningModule):
+    """Fails the test if a training step runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        raise AssertionError("training started before the test split was checked")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        raise AssertionError("validation started before the test split was checked")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_a_malformed_test_split_fails_before_training(tmp_path: Path) -> None:
+    module = _module(tmp_path)
+    test_file = tmp_path / "sp_test.fa"
+    lines = test_file.read_text().splitlines()
+    lines[5] = lines[5][:5] + "X" + lines[5][6:]  # record 3's sequence
+    test_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"sp_test.fa: record 3 \('seq2', header at line 5\): inv"):
+        module.setup("fit")
+    trainer = Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=str(tmp_path))
+    with pytest.raises(DatasetFormatError, match="sp_test.fa: record 3"):
+        trainer.fit(_NoTraining(), datamodule=module)
 
 
 def test_bucket_sampler_covers_everything_once_and_groups_lengths() -> None:

@@ -100,14 +100,42 @@ def test_bad_tables_name_file_and_row(
     assert str(path) in str(info.value)
 
 
-def test_bad_fasta_names_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "task", "num_labels", "match"),
+    [
+        (">a|1\nACGT\n>b\nACGT\n", "binary", 2, r"record 2 \('b', header at line 3\): header has no '\|label'"),
+        (">a|1\nACGT\n>b|7\nACGT\n", "binary", 2, r"record 2 \('b', header at line 3\): label '7' is outside"),
+        (">a|1\nAC\nGT\n\n>b|1\n>c|0\nAA\n", "binary", 2, r"record 2 \('b', header at line 5\): empty sequence"),
+        ("ACGT\n>a|1\nACGT\n", "binary", 2, r"line 1: sequence data before any '>' header"),
+        ("\n\n", "binary", 2, r"no '>' header line found"),
+        (">a|1\nACGT\n>b|1\nACXT\n", "binary", 2, r"record 2 .*invalid character 'X' at sequence position 3"),
+        (">a|1|0\nACGT\n", "binary", 2, r"record 1 .*2 label fields '1\|0'; a binary task has one label"),
+        (">a|0.5\nACGT\n>b|0.1|0.2\nAC\n", "regression", 1, r"record 2 .*2 label fields"),
+        (">a|1|0|1\nACGT\n>b|1|0\nAC\n", "multilabel", 3, r"record 2 .*has 2 values, expected num_labels=3"),
+        (">a|1|0|2\nACGT\n", "multilabel", 3, r"record 1 .*holds '2'; expected 0 or 1 values"),
+    ],
+)
+def test_bad_fasta_names_record_and_line(
+    content: str, task: str, num_labels: int, match: str, tmp_path: Path
+) -> None:
     path = tmp_path / "bad.fa"
-    path.write_text(">a|1\nACGT\n>b\nACGT\n")
-    with pytest.raises(DatasetFormatError, match=r"bad.fa: record 2 \('b'\): header has no '\|label' field"):
-        read_dataset(path, "fasta", "binary", 2)
-    path.write_text(">a|1\nACGT\n>b|7\nACGT\n")
-    with pytest.raises(DatasetFormatError, match=r"record 2 \('b'\): label '7' is outside"):
-        read_dataset(path, "fasta", "binary", 2)
+    path.write_text(content)
+    with pytest.raises(DatasetFormatError, match=match) as info:
+        read_dataset(path, "fasta", task, num_labels)
+    assert str(path) in str(info.value)
+    assert not list((tmp_path / ".mpgb_store").glob("*")), "a failed read leaves no store behind"
+
+
+def test_truncated_gzip_names_file_and_last_line(tmp_path: Path) -> None:
+    rows = [(f"{'ACGT' * 50}", str(i % 2)) for i in range(2000)]
+    for fmt, writer in (("fasta", write_fasta), ("csv", write_table)):
+        plain = writer(tmp_path / f"full.{fmt}", rows)
+        packed = gzip.compress(plain.read_bytes())
+        path = tmp_path / f"cut.{fmt}.gz"
+        path.write_bytes(packed[: len(packed) // 2])
+        with pytest.raises(DatasetFormatError, match=r"cut\.\w+\.gz: .*truncated.* after line [1-9]\d+") as info:
+            read_dataset(path, fmt, "binary", 2)
+        assert str(path) in str(info.value)
 
 
 def test_too_long_truncates_centre_with_count_or_refuses(

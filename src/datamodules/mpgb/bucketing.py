@@ -4,18 +4,32 @@ Training: shuffle, cut into pools of ``pool_batches`` batches, sort each pool by
 shuffle the batches. Evaluation: sort everything by length. With ``max_tokens`` a batch is closed
 once ``len(batch) * longest`` would exceed it, so long sequences come in smaller batches.
 Batches are split across data-parallel ranks without duplicates.
+
+The sampler is resumable: `state_dict` holds the epoch, the batches of it delivered so far
+(`position`, advanced by the consumer: datamodules.mpgb.loader) and the seed; after
+`load_state_dict` the next pass of that epoch continues with the batch that comes next.
+With `rc_prob` > 0 each index comes with a reverse-complement flag drawn from (seed, epoch,
+batch), so augmentation replays exactly too.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Sampler
 
+log = logging.getLogger(__name__)
+Batch = list[int] | list[tuple[int, bool]]
 
-class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of indices of similar length; call `set_epoch` for a new training order."""
+
+class BucketBatchSampler(Sampler[Batch]):
+    """Batches of indices of similar length; call `set_epoch` for a new training order.
+
+    With `rc_prob` > 0 the batches hold (index, reverse-complement) pairs.
+    """
 
     def __init__(
         self,
@@ -27,9 +41,12 @@ class BucketBatchSampler(Sampler[list[int]]):
         max_tokens: int | None = None,
         num_replicas: int = 1,
         rank: int = 0,
+        rc_prob: float = 0.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0.0 <= rc_prob <= 1.0:
+            raise ValueError(f"rc_prob must lie in [0, 1], got {rc_prob}")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
@@ -40,7 +57,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.max_tokens = max_tokens
         self.num_replicas = num_replicas
         self.rank = rank
-        self.epoch = 0
+        self.rc_prob = rc_prob
+        self.epoch, self.position = 0, 0
+        self._resume: tuple[int, int] | None = None
         self._cache: tuple[int, list[list[int]]] | None = None
 
     def set_epoch(self, epoch: int) -> None:
@@ -86,8 +105,46 @@ class BucketBatchSampler(Sampler[list[int]]):
         self._cache = (self.epoch, batches)
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._mine())
+    def __iter__(self) -> Iterator[Batch]:
+        resume, self._resume = self._resume, None
+        start = resume[1] if resume is not None and resume[0] == self.epoch else 0
+        return self._from(start)
+
+    def _from(self, start: int) -> Iterator[Batch]:
+        batches = self._mine()
+        self.position = start
+        for position in range(start, len(batches)):
+            yield self._strands(batches[position], position)
+
+    def _strands(self, batch: list[int], position: int) -> Batch:
+        if self.rc_prob <= 0.0:
+            return batch
+        global_position = self.rank + position * self.num_replicas
+        draws = np.random.default_rng((self.seed, self.epoch, global_position)).random(len(batch))
+        return list(zip(batch, (draws < self.rc_prob).tolist(), strict=True))
 
     def __len__(self) -> int:
         return len(self._mine())
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a saved position to mean the same batches."""
+        return {"seed": self.seed, "samples": len(self.lengths), "num_replicas": self.num_replicas,
+                "batch_size": self.batch_size, "max_tokens": self.max_tokens, "rc_prob": self.rc_prob}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Epoch, batches of it delivered (`position`), and the sampler's identity (seed, ...)."""
+        return {"epoch": self.epoch, "position": self.position, **self.identity()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue epoch `state["epoch"]` after its first `position` batches on the next pass;
+        a state of another seed, dataset size or batching restarts that epoch, with a warning."""
+        identity = self.identity()
+        changed = sorted(k for k, v in identity.items() if state.get(k) != v)
+        if changed:
+            log.warning("the checkpoint's batch order differs in %s (saved %s, now %s): epoch %s restarts "
+                        "from its first batch instead of resuming exactly", ", ".join(changed),
+                        {k: state.get(k) for k in changed}, {k: identity[k] for k in changed},
+                        state.get("epoch"))
+            return
+        self.epoch = int(state["epoch"])
+        self._resume = (self.epoch, int(state["position"]))

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from datamodules.mpgb.bucketing import BucketBatchSampler
 from datamodules.mpgb.dataset import SequenceCollator, SequenceDataset
 from datamodules.mpgb.labels import check_task
+from datamodules.mpgb.loader import ResumableLoader
 from datamodules.mpgb.readers import FORMATS, LabeledSequences, infer_label_count, read_dataset
 
 log = logging.getLogger(__name__)
@@ -22,13 +23,18 @@ SPLITS = ("train", "val", "test")
 class MPGBDataModule(LightningDataModule):
     """Reads `root/<train|val|test>_file` in `format`, batches by length, right-pads.
 
+    - every split is read and checked in `prepare_data`/`setup`, whatever the stage, so a bad
+      test file fails before training; files are read once into token stores (`cache_dir`:
+      where they live, see datamodules.mpgb.store) and memory-mapped;
     - no `val_file`: a seeded `val_fraction` of train (seed `split_seed`) becomes validation;
     - `rc_augment`: training sequences are reverse-complemented with probability `rc_prob`;
     - `max_<split>_samples`: a seeded random subset of that split (quick CPU runs);
     - `prepare`: an optional callable run once in `prepare_data` (e.g. building embedded data).
+    The training loader resumes mid-epoch from a Lightning checkpoint (datamodules.mpgb.loader).
     `task_type`, `num_labels` and `metric` describe the task for the task module and the runs
     (a multi-label set may leave `num_labels` None: `setup` reads it from the validation or test file);
-    `task_group` (the MPGB task type, e.g. polyadenylation), `length` and `source` are for reports.
+    `task_group` (the MPGB task type, e.g. polyadenylation), `length`, `source` and `subset`
+    (the published variant read, e.g. open chromatin's full or mini) are for reports.
     """
 
     def __init__(
@@ -63,6 +69,8 @@ class MPGBDataModule(LightningDataModule):
         task_group: str | None = None,
         length: str | int | None = None,
         source: str | None = None,
+        subset: str | None = None,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if format not in FORMATS:
@@ -82,38 +90,49 @@ class MPGBDataModule(LightningDataModule):
         self.collator = SequenceCollator(pad_to_multiple_of)
         self.max_samples = {"train": max_train_samples, "val": max_val_samples, "test": max_test_samples}
         self.prepare = prepare
-        self.task_group, self.length, self.source = task_group, length, source
+        self.task_group, self.length, self.source, self.subset = task_group, length, source, subset
+        self.cache_dir = cache_dir
         self.splits: dict[str, LabeledSequences] = {}
 
     def prepare_data(self) -> None:
+        """Run `prepare`, then read every split (under DDP on one process per node, before setup)."""
         if self.prepare is not None:
             self.prepare()
-
-    def _read(self, split: str) -> LabeledSequences:
-        return read_dataset(
-            self.root / self.files[split],
-            self.format,
-            self.task_type,
-            self.num_labels,
-            self.max_length,
-            self.too_long,
-        )
+        self._read_all()
 
     def setup(self, stage: str | None = None) -> None:
+        """Read and check all three splits (any stage): a malformed file fails before training."""
+        self._read_all()
+
+    def _path(self, split: str) -> Path:
+        path = self.root / self.files[split]  # type: ignore[operator]
+        if not path.is_file():
+            folder = self.root
+            while not folder.is_dir() and folder != folder.parent:
+                folder = folder.parent
+            found = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name[0] != ".")
+            where = f"{folder} holds {', '.join(found[:12]) or 'nothing'}"
+            if folder != self.root:
+                where = f"{self.root} does not exist; {where}"
+            raise FileNotFoundError(f"dataset {self.name}: {split} file not found: {path} ({where}); "
+                                    "set data.root, or see docs/data.md for the layout each config expects")
+        return path
+
+    def _read(self, split: str) -> LabeledSequences:
+        return read_dataset(self._path(split), self.format, self.task_type, self.num_labels,  # type: ignore[arg-type]
+                            self.max_length, self.too_long, self.cache_dir)
+
+    def _read_all(self) -> None:
+        if len(self.splits) == len(SPLITS):
+            return
         if self.num_labels is None:  # multi-label without a declared count: the smallest split tells
-            first = self.files["val"] or self.files["test"]
-            self.num_labels = infer_label_count(self.root / first, self.format)
-            log.info("%s: %d labels, read from %s", self.name, self.num_labels, first)
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", SPLITS)
-        if any(s in wanted and s not in self.splits for s in ("train", "val")):
-            if self.files["val"] is None:
-                self.splits["train"], self.splits["val"] = self._split_train(self._read("train"))
-            else:
-                self.splits["train"], self.splits["val"] = self._read("train"), self._read("val")
-        if "test" in wanted and "test" not in self.splits:
-            self.splits["test"] = self._read("test")
-        for split in wanted:
-            self.splits[split] = self._limit(split, self.splits[split])
+            first = "val" if self.files["val"] else "test"
+            self.num_labels = infer_label_count(self._path(first), self.format)
+            log.info("%s: %d labels, read from %s", self.name, self.num_labels, self.files[first])
+        splits = {split: self._read(split) for split in SPLITS if self.files[split] is not None}
+        if self.files["val"] is None:
+            splits["train"], splits["val"] = self._split_train(splits["train"])
+        self.splits = {split: self._limit(split, splits[split]) for split in SPLITS}
 
     def _split_train(self, data: LabeledSequences) -> tuple[LabeledSequences, LabeledSequences]:
         order = np.random.default_rng(self.split_seed).permutation(len(data))
@@ -143,7 +162,7 @@ class MPGBDataModule(LightningDataModule):
         if split not in self.splits:
             raise RuntimeError(f"dataset {self.name}: split {split!r} is not set up; call setup() first")
         train = split == "train"
-        dataset = SequenceDataset(self.splits[split], self.rc_prob if train else 0.0, self.add_special)
+        dataset = SequenceDataset(self.splits[split], self.add_special)
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         lengths = dataset.lengths() if self.bucket else np.zeros(len(dataset), dtype=np.int64)
@@ -155,14 +174,14 @@ class MPGBDataModule(LightningDataModule):
             max_tokens=self.max_tokens if self.bucket else None,
             num_replicas=replicas,
             rank=rank,
+            rc_prob=self.rc_prob if train else 0.0,
         )
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=self.collator,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        options = {"collate_fn": self.collator, "num_workers": self.num_workers,
+                   "persistent_workers": self.num_workers > 0}
+        if not train:
+            return DataLoader(dataset, batch_sampler=sampler, **options)
+        epoch = lambda: trainer.current_epoch if trainer is not None else None  # noqa: E731
+        return ResumableLoader(dataset, sampler, epoch, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.mpgb.readers import LabeledSequences
+from datamodules.mpgb.sequences import LabeledSequences
 from plantbimoe.tokenizer import add_special_tokens, pad_batch, reverse_complement
 
 Item = tuple[np.ndarray, np.ndarray]
@@ -17,15 +17,12 @@ Item = tuple[np.ndarray, np.ndarray]
 class SequenceDataset(Dataset[Item]):
     """Items are (token ids with [CLS]/[SEP] when asked, label).
 
-    With ``rc_prob > 0`` each access reverse-complements the sequence with that probability
-    (training augmentation; the random draw uses torch's generator, seeded per worker).
+    A key is an index, or (index, reverse-complement flag) as the training batch sampler
+    hands them out for RC augmentation (datamodules.mpgb.bucketing).
     """
 
-    def __init__(self, data: LabeledSequences, rc_prob: float = 0.0, add_special: bool = True) -> None:
-        if not 0.0 <= rc_prob <= 1.0:
-            raise ValueError(f"rc_prob must lie in [0, 1], got {rc_prob}")
+    def __init__(self, data: LabeledSequences, add_special: bool = True) -> None:
         self.data = data
-        self.rc_prob = rc_prob
         self.add_special = add_special
 
     def __len__(self) -> int:
@@ -35,13 +32,14 @@ class SequenceDataset(Dataset[Item]):
         """Token counts per item (for length bucketing)."""
         return self.data.lengths() + (2 if self.add_special else 0)
 
-    def __getitem__(self, index: int) -> Item:
+    def __getitem__(self, key: int | tuple[int, bool]) -> Item:
+        index, flip = key if isinstance(key, tuple) else (key, False)
         ids = self.data.sequence(index)
-        if self.rc_prob > 0 and float(torch.rand(())) < self.rc_prob:
+        if flip:
             ids = reverse_complement(ids)
         if self.add_special:
             ids = add_special_tokens(ids)
-        return ids, self.data.labels[index]
+        return ids, self.data.label(index)
 
 
 class SequenceCollator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -12,7 +13,14 @@ _SEPARATORS = re.compile(r"[;,\s]+")
 
 
 class LabelError(ValueError):
-    """A label that does not fit the declared task (the caller adds the file and row)."""
+    """A label that does not fit the declared task (the caller adds the file and row).
+
+    `row` is the index of the offending label in a batch parsed by `parse_labels`.
+    """
+
+    def __init__(self, message: str, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row
 
 
 def check_task(task_type: str, num_labels: int | None) -> None:
@@ -98,3 +106,82 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise LabelError(f"regression target {text!r} is not finite (NaN or infinity)")
     return value
+
+
+def parse_fields(
+    text: str, task_type: str, num_labels: int, vector_sep: str | None = None
+) -> int | list[float] | float:
+    """`parse_label`, plus the PGB FASTA rule: a field holding `vector_sep` (``|``) is a full
+    0/1 vector of exactly `num_labels` values (multi-label only)."""
+    if vector_sep is None or vector_sep not in text:
+        return parse_label(text, task_type, num_labels)
+    fields = [f.strip() for f in text.split(vector_sep)]
+    if task_type != "multilabel":
+        raise LabelError(f"{len(fields)} label fields {text!r}; a {task_type} task has one label per record")
+    if len(fields) != num_labels:
+        raise LabelError(f"label vector {text!r} has {len(fields)} values, expected num_labels={num_labels}")
+    bad = next((f for f in fields if f not in ("0", "1")), None)
+    if bad is not None:
+        raise LabelError(f"label vector {text!r} holds {bad!r}; expected 0 or 1 values")
+    return [float(f) for f in fields]
+
+
+def parse_labels(
+    texts: Sequence[str | bytes], task_type: str, num_labels: int, vector_sep: str | None = None
+) -> np.ndarray:
+    """Label fields of many rows as one `label_dtype` array ((N,) or (N, num_labels)).
+
+    The common shapes (one digit per class id, ``0|1|...``/``0;1;...`` vectors, plain numbers)
+    are parsed vectorised; anything else goes through `parse_fields` row by row, whose errors
+    carry the row index.
+    """
+    fast = _fast_labels(texts, task_type, num_labels)
+    if fast is not None:
+        return fast
+    parsed = []
+    for row, text in enumerate(texts):
+        text = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+        try:
+            parsed.append(parse_fields(text, task_type, num_labels, vector_sep))
+        except LabelError as err:
+            raise LabelError(str(err), row) from None
+    return np.asarray(parsed, dtype=label_dtype(task_type)).reshape(_shape(len(texts), task_type, num_labels))
+
+
+def _shape(n: int, task_type: str, num_labels: int) -> tuple[int, ...]:
+    return (n, num_labels) if task_type == "multilabel" else (n,)
+
+
+def _fixed_width(texts: Sequence[str | bytes], width: int) -> np.ndarray | None:
+    """(N, width) uint8 of the fields when every one is ASCII of exactly `width` characters."""
+    if not texts or any(len(t) != width for t in texts):
+        return None
+    joined = b"".join(texts) if isinstance(texts[0], bytes) else "".join(texts).encode("utf-8")  # type: ignore[arg-type]
+    if len(joined) != len(texts) * width:  # a non-ASCII character
+        return None
+    return np.frombuffer(joined, dtype=np.uint8).reshape(len(texts), width)
+
+
+def _fast_labels(texts: Sequence[str | bytes], task_type: str, num_labels: int) -> np.ndarray | None:
+    if task_type == "regression":
+        try:
+            values = np.asarray(texts).astype(np.float64)
+        except (ValueError, TypeError):
+            return None
+        return values.astype(np.float32) if values.ndim == 1 and np.isfinite(values).all() else None
+    if task_type in ("binary", "multiclass"):
+        digits = _fixed_width(texts, 1)
+        if digits is None:
+            return None
+        ids = digits[:, 0].astype(np.int64) - ord("0")
+        return ids if ((ids >= 0) & (ids < num_labels)).all() else None
+    cells = _fixed_width(texts, 2 * num_labels - 1)
+    if cells is None:
+        return None
+    values, separators = cells[:, 0::2], cells[:, 1::2]
+    one_separator = np.isin(separators, np.frombuffer(b"|;,", dtype=np.uint8)).all() and (
+        separators == separators[0, 0]
+    ).all()
+    if not one_separator or not np.isin(values, (ord("0"), ord("1"))).all():
+        return None
+    return (values - ord("0")).astype(np.float32)

@@ -1,67 +1,38 @@
 """Readers for the MPGB file formats, all returning one `LabeledSequences`.
 
-- ``fasta``: PGB FASTA, the label after the last ``|`` of the header (``>id|label``);
+- ``fasta``: PGB FASTA, ``>name|label`` or, for multi-label sets, ``>name|1|0|...|1`` (the
+  header split on ``|``: the name, then the labels); repeated names are allowed;
 - ``csv``: comma-separated with a header holding ``sequence`` and ``label`` (the PGB CSV
   re-host, multi-labels joined by ``;``, and the PDLLM ``train/dev/test.csv``);
 - ``tsv``: tab-separated ``sequence`` and ``label`` (the reference implementation's files).
 
-Other columns are ignored. Every error names the file and the row (CSV/TSV line number, or
-FASTA record number and name).
+A file is read once into a token store (datamodules.mpgb.store) that later reads map from
+disk, so memory stays small whatever the file size. Every error names the file and the row
+(CSV/TSV line number, or FASTA record number, name and header line).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from datamodules.fasta import read_fasta
-from datamodules.mpgb.labels import LabelError, check_task, label_dtype, parse_label, vector_width
-from plantbimoe.textio import open_text
-from plantbimoe.tokenizer import encode, first_invalid_index
+from datamodules.mpgb.labels import LabelError, check_task, parse_labels, vector_width
+from datamodules.mpgb.parsing import Chunk, DatasetFormatError, fasta_chunks, table_chunks
+from datamodules.mpgb.sequences import LabeledSequences
+from datamodules.mpgb.store import StoreWriter, load_or_build
+from plantbimoe.tokenizer import BYTE_TO_ID
 
 FORMATS = ("fasta", "csv", "tsv")
 TOO_LONG_POLICIES = ("truncate", "error")
+_INVALID = 255
+_TO_ID = BYTE_TO_ID.tobytes()  # bytes.translate table: one pass at memory speed
 log = logging.getLogger(__name__)
 
-
-class DatasetFormatError(ValueError):
-    """Bad input in a dataset file; the message names the file and the row."""
-
-
-@dataclass
-class LabeledSequences:
-    """Token ids of N sequences stored flat (`tokens[offsets[i]:offsets[i + 1]]`) with labels."""
-
-    tokens: np.ndarray  # uint8, all sequences concatenated
-    offsets: np.ndarray  # int64, N + 1
-    labels: np.ndarray  # (N,) int64 class ids, (N, K) float32 multi-label vectors or (N,) float32 targets
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def lengths(self) -> np.ndarray:
-        """Sequence lengths in bases."""
-        return np.diff(self.offsets)
-
-    def sequence(self, index: int) -> np.ndarray:
-        """Token ids of sequence `index` (a view)."""
-        return self.tokens[self.offsets[index] : self.offsets[index + 1]]
-
-    def subset(self, indices: np.ndarray) -> LabeledSequences:
-        """A copy holding the sequences at `indices`, in that order."""
-        indices = np.asarray(indices, dtype=np.int64)
-        lengths = self.lengths()[indices]
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        tokens = np.empty(int(offsets[-1]), dtype=np.uint8)
-        for out, i in enumerate(indices.tolist()):
-            tokens[offsets[out] : offsets[out + 1]] = self.sequence(i)
-        return LabeledSequences(tokens, offsets, self.labels[indices], self.source)
+__all__ = ["FORMATS", "DatasetFormatError", "LabeledSequences", "infer_label_count", "read_dataset"]
 
 
 def read_dataset(
@@ -71,11 +42,14 @@ def read_dataset(
     num_labels: int,
     max_length: int | None = None,
     too_long: str = "truncate",
+    cache_dir: str | Path | None = None,
 ) -> LabeledSequences:
     """Read one split file (plain or .gz) of format `fmt` ("fasta", "csv" or "tsv").
 
     Sequences longer than `max_length` bases keep their central `max_length` bases
     (``too_long="truncate"``, with one warning counting them) or raise (``"error"``).
+    The result is memory-mapped from the file's token store (built on the first read;
+    `cache_dir` overrides where stores live, see datamodules.mpgb.store).
     """
     path = Path(path)
     if fmt not in FORMATS:
@@ -85,47 +59,18 @@ def read_dataset(
     check_task(task_type, num_labels)
     if not path.is_file():
         raise FileNotFoundError(f"dataset file not found: {path}")
-    rows = _fasta_rows(path) if fmt == "fasta" else _table_rows(path, "," if fmt == "csv" else "\t")
-    pieces: list[bytes] = []
-    labels: list = []
-    truncated = 0
-    for where, sequence, label in rows:
-        sequence = sequence.strip()
-        if not sequence:
-            raise DatasetFormatError(f"{path}: {where}: empty sequence")
-        bad = first_invalid_index(sequence)
-        if bad >= 0:
-            raise DatasetFormatError(
-                f"{path}: {where}: invalid character {chr(sequence[bad])!r} at sequence "
-                f"position {bad + 1}; expected A C G T N or IUPAC codes"
-            )
-        if max_length is not None and len(sequence) > max_length:
-            if too_long == "error":
-                raise DatasetFormatError(
-                    f"{path}: {where}: sequence of {len(sequence)} bp is longer than "
-                    f"max_length={max_length} (set too_long=truncate to crop it)"
-                )
-            start = (len(sequence) - max_length) // 2
-            sequence = sequence[start : start + max_length]
-            truncated += 1
-        try:
-            labels.append(parse_label(label, task_type, num_labels))
-        except LabelError as err:
-            raise DatasetFormatError(f"{path}: {where}: {err}") from None
-        pieces.append(sequence)
-    if not pieces:
-        raise DatasetFormatError(f"{path}: no sequences found")
-    if truncated:
-        log.warning(
-            "%s: %d of %d sequences longer than max_length=%d were truncated to their centre",
-            path,
-            truncated,
-            len(pieces),
-            max_length,
-        )
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
-    tokens = encode(b"".join(pieces))
-    return LabeledSequences(tokens, offsets, np.asarray(labels, dtype=label_dtype(task_type)), str(path))
+    options = {"format": fmt, "task_type": task_type, "num_labels": num_labels,
+               "max_length": max_length, "too_long": too_long}
+
+    def build(writer: StoreWriter) -> dict[str, Any]:
+        log.info("%s: reading into a token store (once; later reads map it)", path)
+        return {"truncated": _fill(writer, path, options)}
+
+    data, meta = load_or_build(path, options, build, cache_dir)
+    if meta.get("truncated"):
+        log.warning("%s: %d of %d sequences longer than max_length=%d were truncated to their centre",
+                    path, meta["truncated"], len(data), max_length)
+    return data
 
 
 def infer_label_count(path: str | Path, fmt: str) -> int:
@@ -133,44 +78,72 @@ def infer_label_count(path: str | Path, fmt: str) -> int:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset file not found: {path}")
-    rows = _fasta_rows(path) if fmt == "fasta" else _table_rows(path, "," if fmt == "csv" else "\t")
-    for where, _, label in rows:
+    for chunk in _chunks(path, fmt):
+        text = chunk.labels[0]
+        text = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+        if fmt == "fasta" and "|" in text:
+            return len(text.split("|"))
         try:
-            return vector_width(label)
+            return vector_width(text)
         except LabelError as err:
-            raise DatasetFormatError(f"{path}: {where}: {err}; set num_labels") from None
+            raise DatasetFormatError(f"{path}: {chunk.where(0)}: {err}; set num_labels") from None
     raise DatasetFormatError(f"{path}: no rows to read the label count from")
 
 
-def _fasta_rows(path: Path) -> Iterator[tuple[str, bytes, str]]:
-    for number, record in enumerate(read_fasta(path), start=1):
-        header = f"{record.name} {record.description}".strip()
-        name, bar, label = header.partition("|")
-        where = f"record {number} ({name!r})"
-        if not bar:
-            raise DatasetFormatError(f"{path}: {where}: header has no '|label' field; expected '>id|label'")
-        yield where, record.sequence, label.replace("|", ";")
+def _chunks(path: Path, fmt: str) -> Iterator[Chunk]:
+    return fasta_chunks(path) if fmt == "fasta" else table_chunks(path, "," if fmt == "csv" else "\t")
 
 
-def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[str, bytes, str]]:
-    with open_text(path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            raise DatasetFormatError(f"{path}: empty file; expected a header with 'sequence' and 'label'")
-        columns = [c.strip().lower() for c in header]
-        missing = [c for c in ("sequence", "label") if c not in columns]
-        if missing:
-            sep = "tab" if delimiter == "\t" else repr(delimiter)
-            raise DatasetFormatError(
-                f"{path}: line 1: missing column(s) {missing}; found {header} "
-                f"(expected a {sep}-separated header with 'sequence' and 'label')"
-            )
-        seq_col, label_col = columns.index("sequence"), columns.index("label")
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            where = f"line {reader.line_num}"
-            if len(row) != len(columns):
-                raise DatasetFormatError(f"{path}: {where}: {len(row)} fields, the header has {len(columns)}")
-            yield where, row[seq_col].encode("ascii", errors="replace"), row[label_col]
+def _fill(writer: StoreWriter, path: Path, options: dict[str, Any]) -> int:
+    """Encode and check every chunk of `path` into `writer`; returns the truncated count."""
+    truncated = 0
+    for chunk in _chunks(path, options["format"]):
+        tokens, lengths, cropped = _encode(chunk, path, options["max_length"], options["too_long"])
+        try:
+            labels = parse_labels(chunk.labels, options["task_type"], options["num_labels"],
+                                  "|" if options["format"] == "fasta" else None)
+        except LabelError as err:
+            raise DatasetFormatError(f"{path}: {chunk.where(err.row or 0)}: {err}") from None
+        writer.add(tokens, lengths, labels)
+        truncated += cropped
+    if writer.records == 0:
+        raise DatasetFormatError(f"{path}: no sequences found")
+    return truncated
+
+
+def _encode(
+    chunk: Chunk, path: Path, max_length: int | None, too_long: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(token ids of the chunk's sequences concatenated, their lengths, how many were cropped)."""
+    sequences = chunk.sequences
+    text = bool(sequences) and isinstance(sequences[0], str)
+    if text:  # table cells: surrounding whitespace is not part of the sequence
+        sequences = [s.strip() for s in sequences]  # type: ignore[union-attr]
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    if (lengths == 0).any():
+        raise DatasetFormatError(f"{path}: {chunk.where(int(np.argmin(lengths)))}: empty sequence")
+    joined = "".join(sequences).encode("ascii", errors="replace") if text else b"".join(sequences)  # type: ignore[arg-type]
+    encoded = joined.translate(_TO_ID)
+    index = encoded.find(_INVALID)
+    if index >= 0:
+        ends = np.cumsum(lengths)
+        row = int(np.searchsorted(ends, index, side="right"))
+        position = index - int(ends[row] - lengths[row])
+        char = sequences[row][position]
+        char = chr(char) if isinstance(char, int) else char
+        raise DatasetFormatError(f"{path}: {chunk.where(row)}: invalid character {char!r} at sequence "
+                                 f"position {position + 1}; expected A C G T N or IUPAC codes")
+    ids = np.frombuffer(encoded, dtype=np.uint8)
+    if max_length is None or lengths.max() <= max_length:
+        return ids, lengths, 0
+    long_rows = np.flatnonzero(lengths > max_length)
+    if too_long == "error":
+        row = int(long_rows[0])
+        raise DatasetFormatError(f"{path}: {chunk.where(row)}: sequence of {lengths[row]} bp is longer than "
+                                 f"max_length={max_length} (set too_long=truncate to crop it)")
+    starts = np.cumsum(lengths) - lengths
+    kept = np.minimum(lengths, max_length)
+    starts += (lengths - kept) // 2  # the centre of a long sequence
+    out_starts = np.cumsum(kept) - kept
+    gather = np.repeat(starts - out_starts, kept) + np.arange(int(kept.sum()))
+    return ids[gather], kept, len(long_rows)
