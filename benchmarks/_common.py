@@ -76,8 +76,14 @@ def find_tcmalloc() -> str | None:
 
 
 def machine_info(threads: int | None = None) -> dict[str, Any]:
-    """CPU model, cores, memory, torch version and threads, allocator (LD_PRELOAD), load average."""
+    """CPU model, cores, memory, torch version and threads, allocator (LD_PRELOAD), load average.
+
+    ``cpu_capability`` names the vector extensions and native bf16 support read from the CPU flags
+    with torch's dispatch level beside them (torch's alone can read AVX2 on an AVX512-BF16 CPU when
+    ATEN_CPU_CAPABILITY lowers it); ``cpu_bf16`` is the bf16 part (None: no native bf16)."""
     import torch
+
+    from plantbimoe.cpu import cpu_bf16_support, cpu_summary
 
     cpu = platform.processor()
     try:
@@ -94,7 +100,9 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": threads if threads is not None else torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": cpu_summary(),
+        "cpu_bf16": cpu_bf16_support(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "allocator": os.path.basename(preload) if preload else "glibc (default)",
         "omp_env": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "KMP_"))},
         "loadavg_at_start": os.getloadavg(),

@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 
 from ..config import PlantBiMoEConfig
+from ..cpu import cpu_summary
 from ..mlm import PlantBiMoEForMaskedLM
 from ..params import count_parameters
 
-HELP = "Show layers, experts and parameter counts of a config.json or a preset (tiny, base)."
+HELP = "Show layers, experts and parameter counts of a config.json or a preset (tiny, base); this CPU's bf16."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +51,7 @@ def describe(config: PlantBiMoEConfig) -> str:
         f"MoE layers:      {', '.join(map(str, moe)) if moe else 'none'}",
         f"parameters:      {total:,} total",
         f"active/token:    {active:,}",
+        f"this CPU:        {cpu_summary()}",
     ]
     return "\n".join(lines)
 
