@@ -7,7 +7,7 @@ The file is generated like PGB's chromatin_access train files: 1,000 bp records,
 child process, so its peak resident memory (`ru_maxrss`) is its own.
 
     python benchmarks/mpgb_reader.py                      # 1 GB file under data/bench/mpgb_reader
-    python benchmarks/mpgb_reader.py --size-gb 0.05 --skip-old --out /tmp/mpgb.json
+    python benchmarks/mpgb_reader.py --size-gb 0.05 --skip-old --out mpgb_small.json
 
 `--old-rev` is the commit whose src/datamodules/mpgb/readers.py is the old reader (read with
 `git show`, imported from a temporary file; it uses the installed datamodules.fasta).

@@ -118,18 +118,20 @@ class MPGBDataModule(LightningDataModule):
                                     "set data.root, or see docs/data.md for the layout each config expects")
         return path
 
-    def _read(self, split: str) -> LabeledSequences:
-        return read_dataset(self._path(split), self.format, self.task_type, self.num_labels,  # type: ignore[arg-type]
+    def _read(self, path: Path) -> LabeledSequences:
+        return read_dataset(path, self.format, self.task_type, self.num_labels,  # type: ignore[arg-type]
                             self.max_length, self.too_long, self.cache_dir)
 
     def _read_all(self) -> None:
         if len(self.splits) == len(SPLITS):
             return
+        paths = {split: self._path(split) for split in SPLITS if self.files[split]}  # all present?
         if self.num_labels is None:  # multi-label without a declared count: the smallest split tells
-            first = "val" if self.files["val"] else "test"
-            self.num_labels = infer_label_count(self._path(first), self.format)
+            first = "val" if "val" in paths else "test"
+            self.num_labels = infer_label_count(paths[first], self.format)
             log.info("%s: %d labels, read from %s", self.name, self.num_labels, self.files[first])
-        splits = {split: self._read(split) for split in SPLITS if self.files[split] is not None}
+        # the small splits first: a bad test file fails before the large training file is read
+        splits = {split: self._read(paths[split]) for split in ("val", "test", "train") if split in paths}
         if self.files["val"] is None:
             splits["train"], splits["val"] = self._split_train(splits["train"])
         self.splits = {split: self._limit(split, splits[split]) for split in SPLITS}
