@@ -2,7 +2,8 @@
 
 in_proj -> (x, z); x -> depthwise causal conv1d -> SiLU -> x_proj -> (dt, B, C); dt -> dt_proj;
 y = selective_scan(x, dt, A=-exp(A_log), B, C, D, z) (the silu(z) gate is fused into the scan);
-out_proj(y).
+out_proj(y). Activations stay token-major (batch, length, channels) between the projections; the
+conv+SiLU and the scan follow ``scan_backend`` (fused numba kernels on CPU, see ``conv``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv import causal_conv1d_silu
 from .init import init_mamba_A_log_, init_mamba_dt_
 from .scan import selective_scan
 
@@ -65,29 +67,29 @@ class Mamba(nn.Module):
     def mix(self, xz: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Everything between the projections: in_proj output (b, L, 2 d_inner) -> gated scan
         output (b, L, d_inner), ready for out_proj."""
-        length = xz.shape[1]
-        x, z = xz.transpose(1, 2).chunk(2, dim=1)  # (b, d_inner, L) each
-        keep = None if attention_mask is None else attention_mask[:, None, :].to(x.dtype)
+        x, z = xz.chunk(2, dim=-1)  # (b, L, d_inner) each, views of xz
+        keep = None if attention_mask is None else attention_mask[:, :, None].to(x.dtype)
         if keep is not None:
             x = x * keep
-        x = F.silu(self.conv1d(x)[..., :length])
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (b, L, dt_rank + 2 d_state)
+        weight = self.conv1d.weight[:, 0]  # (d_inner, K)
+        x = causal_conv1d_silu(x, weight, self.conv1d.bias, self.scan_backend)  # (b, L, d_inner)
+        x_dbl = self.x_proj(x)  # (b, L, dt_rank + 2 d_state)
         dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in as delta_bias
         A = -torch.exp(self.A_log.float())
         delta_bias = self.dt_proj.bias.float()
         softplus = True
         if keep is not None:  # dt = 0 at padding: exp(0 * A) = 1 and no input drive
-            delta = F.softplus(delta.float() + delta_bias[:, None]) * keep
+            delta = F.softplus(delta.float() + delta_bias[:, None]) * keep.transpose(1, 2)
             delta_bias, softplus = None, False
         y = selective_scan(
-            x,
+            x.transpose(1, 2),
             delta,
             A,
             B.transpose(1, 2),
             C.transpose(1, 2),
             self.D.float(),
-            z=z,
+            z=z.transpose(1, 2),
             delta_bias=delta_bias,
             delta_softplus=softplus,
             backend=self.scan_backend,

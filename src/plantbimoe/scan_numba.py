@@ -78,7 +78,12 @@ def warm_up(dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)) ->
 
 def _run_jobs(name: str, dtype: torch.dtype, njobs: int, *args: Any) -> None:
     """Kernel ``name`` (j0, j1, *args) over jobs [0, njobs), split across torch's intra-op threads."""
-    kernel = _entry(name, dtype)
+    run_jobs(_entry(name, dtype), njobs, *args)
+
+
+def run_jobs(kernel: Any, njobs: int, *args: Any) -> None:
+    """A compiled ``kernel`` (j0, j1, *args) over jobs [0, njobs), split across torch's intra-op
+    threads (one pool per process, shared by every numba kernel)."""
     threads = max(1, min(torch.get_num_threads(), njobs))
     if threads == 1:
         kernel(0, njobs, *args)

@@ -10,20 +10,15 @@ block's channels that LLVM vectorises. Token-major indexing throughout: u, delta
 gradients are (batch, length, d_inner) arrays, B, C (batch, length, d_state), A (d_inner,
 d_state).
 
-For fp32, exp2 is a degree-5 polynomial scaled by a bit-built power of two (relative error
-< 1e-7) and log1p an odd series in e/(2+e) (< 2e-8), so the inner loops call no libm function;
-fp64 uses numpy's exp2/log1p. Literal constants never enter float arithmetic (numba would promote
-fp32 to fp64): typed constants come from ``_consts``.
+exp2, log1p, typed constants and bf16 storage: see ``scan_numba_math``.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic, overload
+
+from .scan_numba_math import JIT, consts, exp2, log1p_unit, zeros
 
 BLOCK = 32
 """Channels per job: the width of the vectorised inner loops."""
@@ -34,78 +29,8 @@ TILE = 32
 STEP_TILE = 8
 """Steps per forward tile (divides TILE)."""
 
-SOFTPLUS_THRESHOLD = 20.0
-"""Above it softplus(x) = x and its derivative is 1 (torch's default)."""
 
-_JIT = {"nogil": True, "cache": True, "fastmath": True, "error_model": "numpy"}
-
-
-@intrinsic
-def _f32_from_bits(typingctx, bits):  # type: ignore[no-untyped-def]
-    """Reinterpret an int32 as the float32 with the same bits."""
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
-
-
-def _exp2(v):  # type: ignore[no-untyped-def]
-    """2**v (typed by the overload below)."""
-    return np.exp2(v)
-
-
-def _log1p_unit(e):  # type: ignore[no-untyped-def]
-    """log(1 + e) for 0 <= e <= 1 (typed by the overload below)."""
-    return np.log1p(e)
-
-
-def _exp2_f32(v):  # type: ignore[no-untyped-def]
-    v = min(max(v, np.float32(-126.0)), np.float32(127.0))
-    k = np.floor(v)
-    f = v - k
-    p = np.float32(1.8775767e-3)
-    p = p * f + np.float32(8.9893397e-3)
-    p = p * f + np.float32(5.5826318e-2)
-    p = p * f + np.float32(2.4015361e-1)
-    p = p * f + np.float32(6.9315308e-1)
-    p = p * f + np.float32(9.9999994e-1)
-    return p * _f32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
-
-
-def _log1p_unit_f32(e):  # type: ignore[no-untyped-def]
-    s = e / (np.float32(2.0) + e)  # log(1+e) = 2 atanh(s), s <= 1/3
-    s2 = s * s
-    p = np.float32(1.0 / 13.0)
-    p = p * s2 + np.float32(1.0 / 11.0)
-    p = p * s2 + np.float32(1.0 / 9.0)
-    p = p * s2 + np.float32(1.0 / 7.0)
-    p = p * s2 + np.float32(1.0 / 5.0)
-    p = p * s2 + np.float32(1.0 / 3.0)
-    p = p * s2 + np.float32(1.0)
-    return np.float32(2.0) * s * p
-
-
-@overload(_exp2, jit_options={"fastmath": True})
-def _exp2_typed(v):  # type: ignore[no-untyped-def]
-    return _exp2_f32 if v == types.float32 else (lambda v: np.exp2(v))
-
-
-@overload(_log1p_unit, jit_options={"fastmath": True})
-def _log1p_unit_typed(e):  # type: ignore[no-untyped-def]
-    return _log1p_unit_f32 if e == types.float32 else (lambda e: np.log1p(e))
-
-
-@njit(**_JIT)
-def _consts(dtype):  # type: ignore[no-untyped-def]
-    """(0, 1, log2 e, softplus threshold) in ``dtype``."""
-    c = np.empty(4, dtype)
-    c[0], c[1], c[2], c[3] = 0.0, 1.0, math.log2(math.e), SOFTPLUS_THRESHOLD
-    return c
-
-
-@njit(**_JIT)
+@njit(**JIT)
 def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
     """dst[:nt, :w] = src[bi, t0:t0+nt, c0:c0+w], reading along src's contiguous axis.
 
@@ -124,7 +49,7 @@ def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
                 dst[t, j] = col[t]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
     """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous), row by row as in _load."""
     for t in range(nt):
@@ -133,12 +58,7 @@ def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
             out[j] = row[j]
 
 
-@njit(**_JIT)
-def _zeros(shape, dtype):  # type: ignore[no-untyped-def]
-    return np.zeros(shape, dtype)
-
-
-@njit(**_JIT)
+@njit(**JIT)
 def _row_params(ins, j0, j1, bi, log2e):  # type: ignore[no-untyped-def]
     """The blocks of row ``bi`` among jobs [j0, j1) (job = row * n_blocks + block): first block,
     block count, first channel, channel count, and A^T, A^T log2 e (d_state, W), D, bias (W),
@@ -150,8 +70,8 @@ def _row_params(ins, j0, j1, bi, log2e):  # type: ignore[no-untyped-def]
     c0 = blo * BLOCK
     wc = min(bhi * BLOCK, d) - c0
     W = (bhi - blo) * BLOCK
-    an, a2 = _zeros((n, W), A.dtype), _zeros((n, W), A.dtype)
-    Dw, bw = _zeros(W, A.dtype), _zeros(W, A.dtype)
+    an, a2 = zeros((n, W), A.dtype), zeros((n, W), A.dtype)
+    Dw, bw = zeros(W, A.dtype), zeros(W, A.dtype)
     for j in range(wc):
         Dw[j], bw[j] = D[c0 + j], bias[c0 + j]
         for k in range(n):
@@ -160,7 +80,7 @@ def _row_params(ins, j0, j1, bi, log2e):  # type: ignore[no-untyped-def]
     return blo, bhi - blo, c0, wc, an, a2, Dw, bw
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _load_tile(ins, bi, t0, nt, c0, wc, bw, bufs, Bt, Ct, with_sig, c):  # type: ignore[no-untyped-def]
     """Gather a tile of a row's channels into bufs = (dt, dsoftplus, u, x = dt*u, z) and Bt, Ct;
     dt = softplus(delta + bias) (or delta + bias); dsoftplus only ``with_sig``."""
@@ -178,42 +98,42 @@ def _load_tile(ins, bi, t0, nt, c0, wc, bw, bufs, Bt, Ct, with_sig, c):  # type:
         for j in range(W):
             x = dt[t, j] + bw[j]
             if softplus:
-                e = _exp2(-abs(x) * log2e)
+                e = exp2(-abs(x) * log2e)
                 if with_sig:
                     sig[t, j] = one if x > threshold else (one if x >= zero else e) / (one + e)
-                x = x if x > threshold else max(x, zero) + _log1p_unit(e)
+                x = x if x > threshold else max(x, zero) + log1p_unit(e)
             elif with_sig:
                 sig[t, j] = one
             dt[t, j] = x
             xt[t, j] = x * ut[t, j]
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def _tile_buffers(rows, W, dtype):  # type: ignore[no-untyped-def]
     """Zeroed (dt, dsoftplus, u, x, z) buffers of (rows, W)."""
     return (
-        _zeros((rows, W), dtype), _zeros((rows, W), dtype), _zeros((rows, W), dtype),
-        _zeros((rows, W), dtype), _zeros((rows, W), dtype),
+        zeros((rows, W), dtype), zeros((rows, W), dtype), zeros((rows, W), dtype),
+        zeros((rows, W), dtype), zeros((rows, W), dtype),
     )  # fmt: skip
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def forward_jobs(j0, j1, ins, y, hsave, save):  # type: ignore[no-untyped-def]
     """y = (C.h + D u) * silu(z) for jobs [j0, j1); with ``save``, hsave[b, i] = the state
     (d_state, d_inner) before step i * TILE."""
     u, A, has_z = ins[0], ins[6], ins[9]
     L, n = u.shape[1], A.shape[1]
     nblk = (u.shape[2] + BLOCK - 1) // BLOCK
-    c = _consts(u.dtype)
+    c = consts(u.dtype)
     one, log2e = c[1], c[2]
-    Bt, Ct = _zeros((STEP_TILE, n), u.dtype), _zeros((STEP_TILE, n), u.dtype)
+    Bt, Ct = zeros((STEP_TILE, n), u.dtype), zeros((STEP_TILE, n), u.dtype)
     for bi in range(j0 // nblk, (j1 - 1) // nblk + 1):
         blo, nb, c0, wc, _, a2, Dw, bw = _row_params(ins, j0, j1, bi, log2e)
         W = nb * BLOCK
         bufs = _tile_buffers(STEP_TILE, W, u.dtype)
         dt, ut, xt, zt = bufs[0], bufs[2], bufs[3], bufs[4]
-        yt = _zeros((STEP_TILE, W), u.dtype)
-        h = _zeros((nb, n, BLOCK), u.dtype)
+        yt = zeros((STEP_TILE, W), u.dtype)
+        h = zeros((nb, n, BLOCK), u.dtype)
         for t0 in range(0, L, STEP_TILE):
             nt = min(STEP_TILE, L - t0)
             if save and t0 % TILE == 0:
@@ -231,18 +151,18 @@ def forward_jobs(j0, j1, ins, y, hsave, save):  # type: ignore[no-untyped-def]
                     for k in range(n):
                         bk, ck = Bt[t, k], Ct[t, k]
                         for j in range(BLOCK):
-                            hv = _exp2(dt[t, o + j] * a2[k, o + j]) * hg[k, j] + xt[t, o + j] * bk
+                            hv = exp2(dt[t, o + j] * a2[k, o + j]) * hg[k, j] + xt[t, o + j] * bk
                             hg[k, j] = hv
                             yt[t, o + j] += ck * hv
             if has_z:
                 for t in range(nt):
                     for j in range(W):
                         zz = zt[t, j]
-                        yt[t, j] *= zz / (one + _exp2(-zz * log2e))
+                        yt[t, j] *= zz / (one + exp2(-zz * log2e))
             _store(yt, y, bi, t0, nt, c0, wc)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-def]
     """Gradients of ``forward_jobs`` for jobs [j0, j1), tiles of TILE steps from the end.
 
@@ -255,21 +175,21 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
     u, A, has_z = ins[0], ins[6], ins[9]
     L, n = u.shape[1], A.shape[1]
     nblk = (u.shape[2] + BLOCK - 1) // BLOCK
-    c = _consts(u.dtype)
+    c = consts(u.dtype)
     zero, one, log2e = c[0], c[1], c[2]
-    dxj, ddtj = _zeros(BLOCK, u.dtype), _zeros(BLOCK, u.dtype)
-    hs, ab = _zeros((TILE + 1, n, BLOCK), u.dtype), _zeros((TILE, n, BLOCK), u.dtype)
-    gy = _zeros((TILE, BLOCK), u.dtype)
-    Bt, Ct = _zeros((TILE, n), u.dtype), _zeros((TILE, n), u.dtype)
+    dxj, ddtj = zeros(BLOCK, u.dtype), zeros(BLOCK, u.dtype)
+    hs, ab = zeros((TILE + 1, n, BLOCK), u.dtype), zeros((TILE, n, BLOCK), u.dtype)
+    gy = zeros((TILE, BLOCK), u.dtype)
+    Bt, Ct = zeros((TILE, n), u.dtype), zeros((TILE, n), u.dtype)
     for bi in range(j0 // nblk, (j1 - 1) // nblk + 1):
         blo, nb, c0, wc, an, a2, Dw, bw = _row_params(ins, j0, j1, bi, log2e)
         W = nb * BLOCK
         bufs = _tile_buffers(TILE, W, u.dtype)
         dt, sig, ut, xt, zt = bufs
-        gt, yt = _zeros((TILE, W), u.dtype), _zeros((TILE, W), u.dtype)
-        g_u, g_delta, g_z = _zeros((TILE, W), u.dtype), _zeros((TILE, W), u.dtype), _zeros((TILE, W), u.dtype)
-        gc, dAl = _zeros((nb, n, BLOCK), u.dtype), _zeros((nb, n, BLOCK), u.dtype)
-        dDw, dbw = _zeros(W, u.dtype), _zeros(W, u.dtype)
+        gt, yt = zeros((TILE, W), u.dtype), zeros((TILE, W), u.dtype)
+        g_u, g_delta, g_z = zeros((TILE, W), u.dtype), zeros((TILE, W), u.dtype), zeros((TILE, W), u.dtype)
+        gc, dAl = zeros((nb, n, BLOCK), u.dtype), zeros((nb, n, BLOCK), u.dtype)
+        dDw, dbw = zeros(W, u.dtype), zeros(W, u.dtype)
         for ti in range((L + TILE - 1) // TILE - 1, -1, -1):
             t0 = ti * TILE
             nt = min(TILE, L - t0)
@@ -288,7 +208,7 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
                     for k in range(n):
                         bk, ck = Bt[t, k], Ct[t, k]
                         for j in range(BLOCK):
-                            a = _exp2(dt[t, o + j] * a2[k, o + j])
+                            a = exp2(dt[t, o + j] * a2[k, o + j])
                             hv = a * hs[t, k, j] + xt[t, o + j] * bk
                             ab[t, k, j] = a
                             hs[t + 1, k, j] = hv
@@ -298,7 +218,7 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
                         gv = gt[t, o + j]
                         if has_z:
                             zz = zt[t, o + j]
-                            s = one / (one + _exp2(-zz * log2e))
+                            s = one / (one + exp2(-zz * log2e))
                             g_z[t, o + j] = gv * yt[t, o + j] * s * (one + zz * (one - s))
                             gv = gv * zz * s
                         gy[t, j] = gv

@@ -1,0 +1,135 @@
+"""Numba kernels of the causal depthwise conv1d + SiLU (compiled on first use, cached on disk).
+
+Token-major layout: y and dx are (batch, length, channels) arrays; x and gy, of the same shape
+with contiguous channels but rows that may be spaced (a slice of in_proj's output), come as flat
+1-d arrays with element strides (batch, step), so that LLVM sees unit-stride inner loops and
+vectorises them; w is (channels, K).
+Jobs are (batch row, block of ``BLOCK`` channels); a call runs jobs [j0, j1) without the GIL.
+Inner loops run over a block's channels (contiguous, vectorised); the K-step window is read back
+from memory (L1) rather than kept. Activations may be stored as float64, float32 or bf16 (uint16
+bits); arithmetic is in float64 for float64, else float32.
+
+  forward   a[t] = bias + sum_k w[k] x[t - K + 1 + k]  (x = 0 before the start),  y = silu(a)
+  backward  g[t] = gy[t] silu'(a[t]) (a recomputed),  dx[t] = sum_k w[k] g[t + K - 1 - k],
+            dw[k] = sum_t g[t] x[t - K + 1 + k],  dbias = sum_t g[t]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import from_dtype, njit, types
+
+from .scan_numba_math import JIT, compute_type, consts, exp2, stored, to_compute, zeros
+
+BLOCK = 64
+"""Channels per job."""
+
+
+@njit(**JIT)
+def _block_params(w, bias, c0, wc):  # type: ignore[no-untyped-def]
+    """w^T (K, BLOCK) and bias (BLOCK) of channels [c0, c0 + wc), zero past them."""
+    K = w.shape[1]
+    wt, bw = zeros((K, BLOCK), w.dtype), zeros(BLOCK, w.dtype)
+    for j in range(wc):
+        bw[j] = bias[c0 + j]
+        for k in range(K):
+            wt[k, j] = w[c0 + j, k]
+    return wt, bw
+
+
+@njit(**JIT)
+def _preact(x, xs, bi, t, c0, wc, wt, bw, acc):  # type: ignore[no-untyped-def]
+    """acc[:wc] = bias + the causal window sum at step t."""
+    K = wt.shape[0]
+    for j in range(wc):
+        acc[j] = bw[j]
+    for k in range(max(0, K - 1 - t), K):
+        o = bi * xs[0] + (t - K + 1 + k) * xs[1] + c0
+        row, wk = x[o : o + wc], wt[k]
+        for j in range(wc):
+            acc[j] += wk[j] * to_compute(row[j])
+
+
+@njit(**JIT)
+def forward_jobs(j0, j1, x, xs, w, bias, y):  # type: ignore[no-untyped-def]
+    """y = silu(causal depthwise conv(x) + bias) for jobs [j0, j1); x flat with strides xs."""
+    L, d = y.shape[1], y.shape[2]
+    nblk = (d + BLOCK - 1) // BLOCK
+    c = consts(w.dtype)
+    one, log2e = c[1], c[2]
+    acc = zeros(BLOCK, w.dtype)
+    for job in range(j0, j1):
+        bi, c0 = job // nblk, (job % nblk) * BLOCK
+        wc = min(BLOCK, d - c0)
+        wt, bw = _block_params(w, bias, c0, wc)
+        for t in range(L):
+            _preact(x, xs, bi, t, c0, wc, wt, bw, acc)
+            out = y[bi, t, c0 : c0 + wc]
+            for j in range(wc):
+                a = acc[j]
+                out[j] = stored(a / (one + exp2(-a * log2e)), out)
+
+
+@njit(**JIT)
+def backward_jobs(j0, j1, x, xs, w, bias, gy, gs, dx, dw, dbias):  # type: ignore[no-untyped-def]
+    """Gradients for jobs [j0, j1), steps from the last: dx (b, L, d), dw[b] (channels, K) and
+    dbias[b] (channels), per batch row (summed by the caller); x and gy flat with strides xs, gs.
+    A ring of the last K values of g (zero past the end) gives dx."""
+    L, d = dx.shape[1], dx.shape[2]
+    K = w.shape[1]
+    nblk = (d + BLOCK - 1) // BLOCK
+    c = consts(w.dtype)
+    one, log2e = c[1], c[2]
+    acc, ring = zeros(BLOCK, w.dtype), zeros((K, BLOCK), w.dtype)
+    dwl, dbl = zeros((K, BLOCK), w.dtype), zeros(BLOCK, w.dtype)
+    for job in range(j0, j1):
+        bi, c0 = job // nblk, (job % nblk) * BLOCK
+        wc = min(BLOCK, d - c0)
+        wt, bw = _block_params(w, bias, c0, wc)
+        ring[:] = 0.0
+        dwl[:] = 0.0
+        dbl[:] = 0.0
+        for t in range(L - 1, -1, -1):
+            _preact(x, xs, bi, t, c0, wc, wt, bw, acc)
+            og = bi * gs[0] + t * gs[1] + c0
+            grow, g = gy[og : og + wc], ring[t % K]
+            for j in range(wc):
+                a = acc[j]
+                s = one / (one + exp2(-a * log2e))
+                gv = to_compute(grow[j]) * s * (one + a * (one - s))
+                g[j] = gv
+                dbl[j] += gv
+            for k in range(max(0, K - 1 - t), K):
+                o = bi * xs[0] + (t - K + 1 + k) * xs[1] + c0
+                row, dwk = x[o : o + wc], dwl[k]
+                for j in range(wc):
+                    dwk[j] += g[j] * to_compute(row[j])
+            for j in range(wc):
+                acc[j] = 0.0
+            for m in range(min(K, L - t)):
+                gm, wk = ring[(t + m) % K], wt[K - 1 - m]
+                for j in range(wc):
+                    acc[j] += wk[j] * gm[j]
+            out = dx[bi, t, c0 : c0 + wc]
+            for j in range(wc):
+                out[j] = stored(acc[j], out)
+        for j in range(wc):
+            dbias[bi, c0 + j] = dbl[j]
+            for k in range(K):
+                dw[bi, c0 + j, k] = dwl[k, j]
+
+
+def signatures(storage: np.dtype) -> dict[str, types.Signature]:
+    """Signatures for activations stored as ``storage`` (float64, float32 or uint16 = bf16):
+    x and gy flat with a (batch, step) stride pair, everything else C-contiguous, parameters in
+    the compute type."""
+    s, f = from_dtype(np.dtype(storage)), compute_type(storage)
+    flat, strides, out = types.Array(s, 1, "C"), types.UniTuple(types.int64, 2), types.Array(s, 3, "C")
+    w, b = types.Array(f, 2, "C"), types.Array(f, 1, "C")
+    job = types.int64
+    return {
+        "forward_jobs": types.void(job, job, flat, strides, w, b, out),
+        "backward_jobs": types.void(
+            job, job, flat, strides, w, b, flat, strides, out, types.Array(f, 3, "C"), w
+        ),
+    }
