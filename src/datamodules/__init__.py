@@ -10,14 +10,14 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "FastaChunk": "datamodules.fasta",
-    "FastaFormatError": "datamodules.fasta",
-    "FastaRecord": "datamodules.fasta",
-    "fasta_index": "datamodules.fasta",
-    "read_fasta": "datamodules.fasta",
-    "read_fasta_chunks": "datamodules.fasta",
-    "embedded_annotation": "datamodules.embedded",
-    "embedded_assemblies": "datamodules.embedded",
+    "FastaChunk": "plantbimoe.fasta",
+    "FastaFormatError": "plantbimoe.fasta",
+    "FastaRecord": "plantbimoe.fasta",
+    "fasta_index": "plantbimoe.fasta",
+    "read_fasta": "plantbimoe.fasta",
+    "read_fasta_chunks": "plantbimoe.fasta",
+    "embedded_annotation": "plantbimoe.embedded",
+    "embedded_assemblies": "plantbimoe.embedded",
     "MLMCollator": "datamodules.masking",
     "mask_tokens": "datamodules.masking",
     "FastaWindowDataModule": "datamodules.fasta_datamodule",

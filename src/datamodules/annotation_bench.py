@@ -27,8 +27,8 @@ import numpy as np
 from datamodules.annotation.examples import SITE_TASKS, Example, lncrna_examples, site_examples
 from datamodules.annotation.gff import read_transcripts
 from datamodules.annotation.regions import BlockSplit, Genome
-from datamodules.embedded import EMBEDDED_ASSEMBLY_FILES, embedded_annotation, embedded_assemblies
-from datamodules.fasta import read_fasta
+from plantbimoe.embedded import EMBEDDED_ASSEMBLY_FILES, embedded_annotation, embedded_assemblies
+from plantbimoe.fasta import read_fasta
 from plantbimoe.tokenizer import decode
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,6 @@ from lightning.pytorch import LightningDataModule
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from datamodules.embedded import PREFIX, embedded_assemblies, resolve_fasta
-from datamodules.fasta import read_fasta
 from datamodules.masking import MLMCollator
 from datamodules.windows import (
     Contig,
@@ -31,6 +29,8 @@ from datamodules.windows import (
     tile_windows,
     window_arrays,
 )
+from plantbimoe.embedded import PREFIX, embedded_assemblies, resolve_fasta
+from plantbimoe.fasta import read_fasta
 from plantbimoe.tokenizer import NUCLEOTIDE_IDS, encode_with_softmask
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from .moe import RouterOutput, SparseMoE
 from .params import count_parameters
 from .pooling import AttentionPool, center_pool, center_window_pool, cls_pool, masked_mean_pool
 from .pretrained import export_pretrained, load_backbone_state, load_pretrained
+from .sequence_task import PlantBiMoEForSequenceTask
 
 __all__ = [
     "AttentionPool",
@@ -22,6 +23,7 @@ __all__ = [
     "PlantBiMoEBlock",
     "PlantBiMoEConfig",
     "PlantBiMoEForMaskedLM",
+    "PlantBiMoEForSequenceTask",
     "PlantBiMoEModel",
     "RouterOutput",
     "SSMConfig",

@@ -40,7 +40,7 @@ from .mlm import PlantBiMoEForMaskedLM
 CONFIG_FILE, WEIGHTS_FILE, TASK_FILE = "config.json", "model.safetensors", "task.json"
 HEAD_PREFIX = "head."
 # hyper-parameters of a fine-tuned sequence task that define its head and inference behaviour
-TASK_KEYS = ("task_type", "num_labels", "pooling", "head_hidden_size", "rc_eval")
+TASK_KEYS = ("task_type", "num_labels", "pooling", "pooling_window", "head_hidden_size", "rc_eval")
 _RELEASED_METADATA = {"architectures": ["PlantbimoeForMaskedLM"], "model_type": "plantbimoe"}
 
 

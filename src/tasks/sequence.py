@@ -15,9 +15,9 @@ from torchmetrics import MaxMetric, MeanMetric
 
 from datamodules.mpgb.labels import check_task
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEModel
-from plantbimoe.tokenizer import reverse_complement_padded
+from plantbimoe.heads import SequenceHead, check_pooling
+from plantbimoe.sequence_task import rc_averaged
 from tasks.base import OptimizedTask, to_plain_dict
-from tasks.heads import SequenceHead, check_pooling
 from tasks.init_from import LoadReport, load_backbone
 from tasks.metrics import build_metrics, compute_loss, metric_inputs, metric_names, output_size
 
@@ -29,7 +29,7 @@ class SequenceTask(OptimizedTask):
 
     Logs ``train/loss``, ``<stage>/loss`` and ``<stage>/<metric>`` for val and test (see
     tasks.metrics), ``val/<headline>_best`` (best validation value so far) and ``moe/*`` router
-    losses. ``pooling`` (tasks.heads.POOLINGS) and ``pooling_window`` choose how the head reads
+    losses. ``pooling`` (plantbimoe.heads.POOLINGS) and ``pooling_window`` choose how the head reads
     the sequence; ``max_length`` and ``add_special_tokens`` (the data's) let a pooling that cannot
     work fail at construction. ``rc_eval`` averages the outputs of each sequence and its reverse
     complement at evaluation. `init_from(path)` loads a pretraining checkpoint's backbone
@@ -132,11 +132,12 @@ class SequenceTask(OptimizedTask):
 
     def predict_batch(self, batch: Mapping[str, torch.Tensor], rc_average: bool) -> torch.Tensor:
         """Outputs for a batch; with `rc_average`, the mean over the batch and its reverse complement."""
-        outputs, _ = self(batch["input_ids"], batch["attention_mask"])
+        def outputs(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self(input_ids, attention_mask)[0]
+
         if rc_average:
-            rc_ids = reverse_complement_padded(batch["input_ids"], batch["attention_mask"])
-            outputs = 0.5 * (outputs + self(rc_ids, batch["attention_mask"])[0])
-        return outputs
+            return rc_averaged(outputs, batch["input_ids"], batch["attention_mask"])
+        return outputs(batch["input_ids"], batch["attention_mask"])
 
     def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         outputs, aux = self(batch["input_ids"], batch["attention_mask"])

@@ -26,12 +26,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from datamodules.fasta import fasta_index
 from datamodules.shards import splits as holdout
 from datamodules.shards.manifest import Manifest
 from datamodules.shards.splits import SPLITS, HeldOutBlocks
 from datamodules.shards.unit import BuildParams, Unit, build_unit
 from datamodules.shards.writer import remove_stale_temporaries
+from plantbimoe.fasta import fasta_index
 
 log = logging.getLogger(__name__)
 INDEX_NAME = "index.json"

@@ -17,12 +17,12 @@ import logging
 import sys
 from dataclasses import fields
 
-from datamodules.fasta import FastaFormatError
 from datamodules.shards.builder import build_shards
 from datamodules.shards.index import ShardIndex
 from datamodules.shards.manifest import ManifestError, load_manifest, parse_size
 from datamodules.shards.splits import SPLITS, SplitError
 from datamodules.shards.unit import BuildParams
+from plantbimoe.fasta import FastaFormatError
 
 _TYPES = {f.name: f.type for f in fields(BuildParams)}
 

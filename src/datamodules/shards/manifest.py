@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from datamodules.embedded import PREFIX as EMBEDDED_PREFIX
-from datamodules.embedded import resolve_fasta
+from plantbimoe.embedded import PREFIX as EMBEDDED_PREFIX
+from plantbimoe.embedded import resolve_fasta
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
 _ACCESSION = re.compile(r"^GC[AF]_\d{9}\.\d+$")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datamodules.fasta import read_fasta_chunks
+from plantbimoe.fasta import read_fasta_chunks
 from plantbimoe.tokenizer import N_ID, encode_with_softmask
 
 DEFAULT_CHUNK = 1 << 24

@@ -6,15 +6,13 @@ import argparse
 
 from .common import guarded
 
-HELP = "List the embedded genomes usable as embedded:NAME in place of a FASTA path (paths, contigs, sizes)."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """No options."""
 
 
 def _run(args: argparse.Namespace) -> int:
-    from datamodules.embedded import describe
+    from ..embedded import describe
 
     print(describe())
     return 0

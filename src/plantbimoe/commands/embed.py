@@ -8,7 +8,6 @@ import numpy as np
 
 from .common import add_input_format, guarded, note, read_id_sequences
 
-HELP = "Per-sequence embeddings (pooled, optionally per layer / strand-averaged) to .npy or .parquet."
 SEQUENCES_PER_CHUNK = 1024
 
 
@@ -35,8 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from datamodules.embedded import resolve_fasta
-
+    from ..embedded import resolve_fasta
     from ..inference.embedding import embed_sequences, parse_layers
     from ..inference.runtime import runtime_from_args
     from ..inference.writers import require_parquet, save_embeddings

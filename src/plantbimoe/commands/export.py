@@ -6,8 +6,6 @@ import argparse
 
 from .common import guarded, note
 
-HELP = "Export a checkpoint (ours or released) as config.json + model.safetensors (+ task.json)."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -13,8 +13,6 @@ from ..cpu import cpu_summary
 from ..mlm import PlantBiMoEForMaskedLM
 from ..params import count_parameters
 
-HELP = "Show layers, experts and parameter counts of a config.json or a preset (tiny, base); this CPU's bf16."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="a config.json path, or a preset name: tiny, base")

@@ -7,8 +7,6 @@ import csv
 
 from .common import add_input_format, guarded, note, read_id_sequences
 
-HELP = "Predictions and probabilities of a fine-tuned model on FASTA/CSV/TSV sequences, as TSV."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inference.runtime import add_runtime_arguments
@@ -30,13 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tasks.predictor import SequencePredictor, predictions, probabilities
-
     from ..inference.runtime import runtime_from_args
     from ..inference.writers import atomic_text
+    from ..sequence_task import PlantBiMoEForSequenceTask
 
     runtime = runtime_from_args(args)
-    predictor = SequencePredictor(args.checkpoint, args.rc_average).to(runtime.device)
+    predictor = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint, args.rc_average).to(runtime.device)
     ids, sequences = read_id_sequences(args.input, args.input_format)
     cropped = 0
     if args.max_length:
@@ -45,8 +42,8 @@ def _run(args: argparse.Namespace) -> int:
                 start = (len(s) - args.max_length) // 2
                 sequences[i], cropped = s[start : start + args.max_length], cropped + 1
     outputs = predictor.predict(sequences, runtime, desc="predict")
-    probs = probabilities(predictor.task_type, outputs)
-    labels = predictions(predictor.task_type, probs, args.threshold)
+    probs = predictor.spec.probabilities(outputs)
+    labels = predictor.spec.predictions(probs, args.threshold)
     regression = predictor.task_type == "regression"
     header = ["id", "prediction"] + ([] if regression else [f"prob_{k}" for k in range(probs.shape[1])])
     with atomic_text(args.output) as handle:

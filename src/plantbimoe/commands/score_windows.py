@@ -18,8 +18,6 @@ import numpy as np
 
 from .common import guarded, note
 
-HELP = "Per-base masked-LM scores (or embeddings) of long sequences, tiled and stitched: bedGraph/npz."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inference.runtime import add_runtime_arguments
@@ -44,9 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _scored(args: argparse.Namespace, model, runtime) -> Iterator[tuple[str, str, int, np.ndarray]]:
     """(name, chromosome, 0-based genome offset, scores) per record, or for the --region."""
-    from datamodules.embedded import resolve_fasta
-    from datamodules.fasta import read_fasta
-
+    from ..embedded import resolve_fasta
+    from ..fasta import read_fasta
     from ..inference.regions import parse_region, read_region, record_origin
     from ..inference.tracks import position_scores
     from ..tokenizer import encode

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .common import guarded, note
 
-HELP = "Zero-shot variant effects (masked LLR, both strands; indels by allele likelihoods): VCF + TSV."
 TSV_COLUMNS = (
     "chrom", "pos", "id", "ref", "alt", "kind", "score", "score_fwd", "score_rev", "status", "note",
 )
@@ -71,8 +70,7 @@ def _report(results, contents) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from datamodules.embedded import resolve_fasta
-
+    from ..embedded import resolve_fasta
     from ..inference.runtime import runtime_from_args
     from ..inference.vcf import write_vcf
     from ..inference.vep import VepSettings

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..fasta import read_fasta_chunks
+
 _REGION = re.compile(r"^(?P<chrom>\S+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
 
 
@@ -46,8 +48,6 @@ def record_origin(name: str) -> tuple[str, int]:
 
 def read_region(path: str | Path, region: Region) -> bytes:
     """The bases of `region` from a (possibly gzip) FASTA, read by streaming up to its end."""
-    from datamodules.fasta import read_fasta_chunks
-
     pieces: list[bytes] = []
     seen: list[str] = []
     for chunk in read_fasta_chunks(path):

@@ -12,6 +12,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..fasta import read_fasta
 from ..textio import open_text
 from ..tokenizer import first_invalid_index
 
@@ -49,8 +50,6 @@ def read_sequences(path: str | Path, fmt: str | None = None) -> Iterator[tuple[s
     if fmt not in FORMATS:
         raise ValueError(f"unknown input format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "fasta":
-        from datamodules.fasta import read_fasta
-
         for record in read_fasta(path, unique_names=False):
             yield record.name, record.sequence
         return

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..fasta import read_fasta
 from ..mlm import PlantBiMoEForMaskedLM
 from ..tokenizer import encode
 from .runtime import Runtime
@@ -88,8 +89,6 @@ def run_vep(
 ) -> tuple[list[VariantResult], VcfContents]:
     """Score every ALT of `vcf` on the `fasta` reference; results in VCF order, and the VCF contents
     (with its malformed lines). Reading the FASTA stops once every VCF contig was seen."""
-    from datamodules.fasta import read_fasta
-
     contents = read_vcf(vcf)
     results = [VariantResult(v) for v in contents.variants]
     by_contig: dict[str, list[VariantResult]] = defaultdict(list)
