@@ -56,6 +56,10 @@ def selective_scan_reference(
     return y
 
 
+def _cast(tensors: tuple[torch.Tensor | None, ...], dtype: torch.dtype) -> list[torch.Tensor | None]:
+    return [t if t is None else t.to(dtype) for t in tensors]
+
+
 def resolve_backend(backend: str, u: torch.Tensor) -> str:
     """The concrete backend (any but "auto") that ``backend`` means for ``u``."""
     if backend not in BACKENDS:
@@ -90,10 +94,10 @@ def selective_scan(
     """Selective scan through ``backend`` (one of ``BACKENDS``).
 
     fp32/fp64 inputs are computed in their own dtype; fp16/bf16 inputs are computed in fp32 by
-    the ``torch``, ``numba`` and ``reference`` backends (read natively, with a float32 state, by
-    ``cuda`` and ``triton``) and the result is returned in u's dtype. ``chunk_size`` and
-    ``checkpoint_segment`` tune the ``torch`` backend only (defaults: ``scan_torch.CHUNK_SIZE`` /
-    ``scan_torch.CHECKPOINT_SEGMENT``).
+    the ``torch`` and ``reference`` backends (read natively, with a float32 state, by ``cuda``,
+    ``triton`` and, for bf16, ``numba``; ``numba`` takes fp16 as an fp32 copy) and the result is
+    returned in u's dtype. ``chunk_size`` and ``checkpoint_segment`` tune the ``torch`` backend
+    only (defaults: ``scan_torch.CHUNK_SIZE`` / ``scan_torch.CHECKPOINT_SEGMENT``).
     """
     name = resolve_backend(backend, u)
     if name == "cuda":
@@ -101,11 +105,16 @@ def selective_scan(
     if name == "triton":
         return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     dtype = u.dtype if u.dtype == torch.float64 else torch.float32
-    up = [t if t is None else t.to(dtype) for t in (u, delta, A, B, C, D, z, delta_bias)]
+    if name == "numba":  # bf16 activations as stored (float32 inside the kernels), fp16 as fp32
+        act = u.dtype if u.dtype == torch.bfloat16 else dtype
+        y = selective_scan_numba(
+            *_cast((u, delta), act), *_cast((A,), dtype), *_cast((B, C), act), *_cast((D,), dtype),
+            *_cast((z,), act), *_cast((delta_bias,), dtype), delta_softplus,
+        )  # fmt: skip
+        return y.to(u.dtype)
+    up = _cast((u, delta, A, B, C, D, z, delta_bias), dtype)
     if name == "reference":
         y = selective_scan_reference(*up, delta_softplus)
-    elif name == "numba":
-        y = selective_scan_numba(*up, delta_softplus)
     else:
         y = selective_scan_chunked(*up, delta_softplus, chunk_size, checkpoint_segment)
     return y.to(u.dtype)

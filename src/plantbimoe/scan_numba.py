@@ -30,6 +30,14 @@ import numpy as np
 import torch
 
 Tensor = torch.Tensor
+STORAGE = {torch.float64: np.float64, torch.float32: np.float32, torch.bfloat16: np.uint16}
+"""Activation dtypes the numba kernels read and write, and their numpy storage (bf16 as its
+uint16 bits: numba has no bf16 type)."""
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the kernels compute in for ``dtype`` activations: float64 for float64, else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 @cache
@@ -63,13 +71,13 @@ def _entry(name: str, dtype: torch.dtype) -> Any:
     """The compiled kernel ``name`` for ``dtype`` (compiled, or loaded from numba's disk cache,
     on first use)."""
     kernels = _require()
-    sig = kernels.signatures(np.dtype(str(dtype).removeprefix("torch.")))[name]
+    sig = kernels.signatures(np.dtype(STORAGE[dtype]))[name]
     dispatcher = getattr(kernels, name)
     dispatcher.compile(sig)
     return dispatcher.overloads[sig.args].entry_point
 
 
-def warm_up(dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)) -> None:
+def warm_up(dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64, torch.bfloat16)) -> None:
     """Compile (or load from the cache) every kernel for ``dtypes`` now rather than at first use."""
     for dtype in dtypes:
         for name in ("forward_jobs", "backward_jobs"):
@@ -101,13 +109,14 @@ def run_jobs(kernel: Any, njobs: int, *args: Any) -> None:
 
 
 def _np(t: Tensor) -> Any:
-    return t.detach().numpy()
+    t = t.detach()
+    return (t.view(torch.uint16) if t.dtype == torch.bfloat16 else t).numpy()
 
 
 class _Inputs(NamedTuple):
     """One scan call's inputs: token-major views of the activations (no copies), copies of the
-    small per-channel tensors (a numpy view would pin a parameter's storage, which FSDP frees and
-    re-allocates), zeros for absent ones."""
+    small per-channel tensors in the compute dtype (a numpy view would pin a parameter's storage,
+    which FSDP frees and re-allocates), zeros for absent ones."""
 
     u: Tensor  # (b, L, d)
     delta: Tensor  # (b, L, d)
@@ -133,16 +142,16 @@ class _Inputs(NamedTuple):
         bias: Tensor | None,
         softplus: bool,
     ) -> _Inputs:
-        d = u.shape[1]
+        d, f = u.shape[1], compute_dtype(u.dtype)
         return cls(
             u.transpose(1, 2),
             delta.transpose(1, 2),
-            bias.detach().clone() if bias is not None else u.new_zeros(d),
+            bias.detach().to(f, copy=True) if bias is not None else u.new_zeros(d, dtype=f),
             z.transpose(1, 2) if z is not None else u.new_zeros(1, 1, 1),
             B.transpose(1, 2),
             C.transpose(1, 2),
-            A.detach().clone(),
-            D.detach().clone() if D is not None else u.new_zeros(d),
+            A.detach().to(f, copy=True),
+            D.detach().to(f, copy=True) if D is not None else u.new_zeros(d, dtype=f),
             softplus,
             z is not None,
         )
@@ -160,24 +169,56 @@ def _forward(p: _Inputs, save: bool) -> tuple[Tensor, Tensor]:
     k = _require()
     b, L, d = p.u.shape
     y = p.u.new_empty(b, L, d)
-    hsave = p.u.new_empty((b, -(-L // k.TILE), p.A.shape[1], d) if save else (1, 1, 1, 1))
+    hsave = p.A.new_empty((b, -(-L // k.TILE), p.A.shape[1], d) if save else (1, 1, 1, 1))
     _run_jobs("forward_jobs", y.dtype, p.njobs(k), p.arrays(), _np(y), _np(hsave), save)
     return y, hsave
 
 
 def _backward(p: _Inputs, gout: Tensor, hsave: Tensor) -> tuple[Tensor, ...]:
-    """Gradients w.r.t. (u, delta, A, B, C, D, z, bias); 3-d ones token-major (b, L, c); an empty
-    (0, 0, 0) dz without a gate."""
+    """Gradients w.r.t. (u, delta, A, B, C, D, z, bias); 3-d ones token-major (b, L, c) in the
+    activations' dtype, the others in the compute dtype; an empty (0, 0, 0) dz without a gate."""
     k = _require()
     b, L, d = p.u.shape
     n, nblk = p.A.shape[1], -(-d // k.BLOCK)
     du, ddelta = p.u.new_empty(b, L, d), p.u.new_empty(b, L, d)
     dz = p.u.new_empty((b, L, d) if p.has_z else (0, 0, 0))
-    dA, dD, dbias = p.u.new_empty(b, d, n), p.u.new_empty(b, d), p.u.new_empty(b, d)
-    dBp, dCp = p.u.new_empty(nblk, b, L, n), p.u.new_empty(nblk, b, L, n)
+    dA, dD, dbias = p.A.new_empty(b, d, n), p.A.new_empty(b, d), p.A.new_empty(b, d)
+    dBp, dCp = p.A.new_empty(nblk, b, L, n), p.A.new_empty(nblk, b, L, n)
     outs = (du, ddelta, dz, dA, dD, dbias, dBp, dCp)
     _run_jobs("backward_jobs", du.dtype, p.njobs(k), p.arrays(), _np(gout), _np(hsave), tuple(map(_np, outs)))
-    return du, ddelta, dA.sum(0), dBp.sum(0), dCp.sum(0), dD.sum(0), dz, dbias.sum(0)
+    dB, dC = dBp.sum(0).to(p.B.dtype), dCp.sum(0).to(p.C.dtype)
+    return du, ddelta, dA.sum(0), dB, dC, dD.sum(0), dz, dbias.sum(0)
+
+
+def check_inputs(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None,
+    z: Tensor | None,
+    bias: Tensor | None,
+    gy: Tensor | None = None,
+) -> None:
+    """Refuse what the kernels cannot read safely (they do not check bounds), with a ValueError
+    that says why: mamba-ssm shapes, one activation dtype, parameters in the compute dtype."""
+    if u.dim() != 3 or u.dtype not in STORAGE:
+        raise ValueError(
+            f"numba scan: u must be (batch, d_inner, length) of {list(STORAGE)}, got "
+            f"{tuple(u.shape)} {u.dtype}"
+        )
+    (b, d, L), n = u.shape, A.shape[-1]
+    f = compute_dtype(u.dtype)
+    want = {"delta": (b, d, L), "B": (b, n, L), "C": (b, n, L), "z": (b, d, L), "grad": (b, d, L)}
+    for name, t in (("delta", delta), ("B", B), ("C", C), ("z", z), ("grad", gy)):
+        if t is not None and (tuple(t.shape) != want[name] or t.dtype != u.dtype):
+            raise ValueError(
+                f"numba scan: {name} must be {want[name]} {u.dtype}, got {tuple(t.shape)} {t.dtype}"
+            )
+    for name, t, shape in (("A", A, (d, n)), ("D", D, (d,)), ("delta_bias", bias, (d,))):
+        if t is not None and (tuple(t.shape) != shape or t.dtype != f):
+            raise ValueError(f"numba scan: {name} must be {shape} {f}, got {tuple(t.shape)} {t.dtype}")
 
 
 _TENSORS = "Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias"
@@ -191,6 +232,7 @@ _TENSORS = "Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Ten
 def _scan_op(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[no-untyped-def]
     """The forward as a torch operator (one opaque node for torch.compile): y (b, L, d) and the
     saved states (or a placeholder)."""
+    check_inputs(u, delta, A, B, C, D, z, bias)
     return _forward(_Inputs.of(u, delta, A, B, C, D, z, bias, softplus), save)
 
 
@@ -198,7 +240,8 @@ def _scan_op(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[no-
 def _scan_fake(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[no-untyped-def]
     b, d, L = u.shape
     tiles = -(-L // _require().TILE)
-    return u.new_empty(b, L, d), u.new_empty((b, tiles, A.shape[1], d) if save else (1, 1, 1, 1))
+    f = compute_dtype(u.dtype)
+    return u.new_empty(b, L, d), u.new_empty((b, tiles, A.shape[1], d) if save else (1, 1, 1, 1), dtype=f)
 
 
 @torch.library.custom_op(
@@ -209,17 +252,18 @@ def _scan_fake(u, delta, A, B, C, D, z, bias, softplus, save):  # type: ignore[n
 )
 def _scan_backward_op(gout, u, delta, A, B, C, D, z, bias, softplus, hsave):  # type: ignore[no-untyped-def]
     """``_backward`` as a torch operator."""
+    check_inputs(u, delta, A, B, C, D, z, bias, gout.transpose(1, 2))
     return _backward(_Inputs.of(u, delta, A, B, C, D, z, bias, softplus), gout, hsave)
 
 
 @_scan_backward_op.register_fake
 def _scan_backward_fake(gout, u, delta, A, B, C, D, z, bias, softplus, hsave):  # type: ignore[no-untyped-def]
     b, d, L = u.shape
-    n = A.shape[1]
+    n, f = A.shape[1], compute_dtype(u.dtype)
     dz = u.new_empty((b, L, d) if z is not None else (0, 0, 0))
     per_token = (u.new_empty(b, L, d), u.new_empty(b, L, d))  # du, ddelta
-    per_state = (u.new_empty(d, n), u.new_empty(b, L, n), u.new_empty(b, L, n))  # dA, dB, dC
-    return (*per_token, *per_state, u.new_empty(d), dz, u.new_empty(d))
+    per_state = (A.new_empty(d, n, dtype=f), B.new_empty(b, L, n), C.new_empty(b, L, n))  # dA, dB, dC
+    return (*per_token, *per_state, u.new_empty(d, dtype=f), dz, u.new_empty(d, dtype=f))
 
 
 def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
@@ -251,9 +295,10 @@ def selective_scan_numba(
     delta_bias: Tensor | None = None,
     delta_softplus: bool = True,
 ) -> Tensor:
-    """The ``numba`` backend, mamba-ssm layout (see ``scan.selective_scan``); CPU tensors of one
-    float dtype (fp32 or fp64). Returns (b, d_inner, L), a transposed view of a contiguous
-    (b, L, d_inner) tensor."""
+    """The ``numba`` backend, mamba-ssm layout (see ``scan.selective_scan``); CPU tensors, the
+    activations (u, delta, B, C, z) of one dtype (fp64, fp32 or bf16, read as stored), A, D and
+    delta_bias in the compute dtype (fp64 for fp64, else fp32). Returns (b, d_inner, L) in u's
+    dtype, a transposed view of a contiguous (b, L, d_inner) tensor."""
     if u.device.type != "cpu":
         raise ValueError(f"the 'numba' scan backend runs on CPU tensors, got {u.device}")
     args = (u, delta, A, B, C, D, z, delta_bias)

@@ -8,7 +8,9 @@ channel); dt = softplus(delta + bias) is computed there; then each block runs th
 over its own (d_state, BLOCK) state, which stays in L1 between tiles, in inner loops over the
 block's channels that LLVM vectorises. Token-major indexing throughout: u, delta, z, y and their
 gradients are (batch, length, d_inner) arrays, B, C (batch, length, d_state), A (d_inner,
-d_state).
+d_state). Activations and their gradients may be stored as bf16 (uint16 bits): they are widened
+to float32 in the tile buffers and rounded back when a tile is stored; A, D, bias, the saved
+states and the parameter gradients are always in the compute type (float32, or float64).
 
 exp2, log1p, typed constants and bf16 storage: see ``scan_numba_math``.
 """
@@ -16,9 +18,9 @@ exp2, log1p, typed constants and bf16 storage: see ``scan_numba_math``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import from_dtype, njit, types
 
-from .scan_numba_math import JIT, consts, exp2, log1p_unit, zeros
+from .scan_numba_math import JIT, compute_type, consts, exp2, log1p_unit, stored, to_compute, zeros
 
 BLOCK = 32
 """Channels per job: the width of the vectorised inner loops."""
@@ -41,12 +43,12 @@ def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
         for t in range(nt):
             row, out = src[bi, t0 + t, c0 : c0 + w], dst[t]
             for j in range(w):
-                out[j] = row[j]
+                out[j] = to_compute(row[j])
     else:
         for j in range(w):
             col = src[bi, t0 : t0 + nt, c0 + j]
             for t in range(nt):
-                dst[t, j] = col[t]
+                dst[t, j] = to_compute(col[t])
 
 
 @njit(**JIT)
@@ -55,7 +57,7 @@ def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
     for t in range(nt):
         row, out = src[t], dst[bi, t0 + t, c0 : c0 + w]
         for j in range(w):
-            out[j] = row[j]
+            out[j] = stored(row[j], out)
 
 
 @njit(**JIT)
@@ -124,16 +126,16 @@ def forward_jobs(j0, j1, ins, y, hsave, save):  # type: ignore[no-untyped-def]
     u, A, has_z = ins[0], ins[6], ins[9]
     L, n = u.shape[1], A.shape[1]
     nblk = (u.shape[2] + BLOCK - 1) // BLOCK
-    c = consts(u.dtype)
+    c = consts(A.dtype)
     one, log2e = c[1], c[2]
-    Bt, Ct = zeros((STEP_TILE, n), u.dtype), zeros((STEP_TILE, n), u.dtype)
+    Bt, Ct = zeros((STEP_TILE, n), A.dtype), zeros((STEP_TILE, n), A.dtype)
     for bi in range(j0 // nblk, (j1 - 1) // nblk + 1):
         blo, nb, c0, wc, _, a2, Dw, bw = _row_params(ins, j0, j1, bi, log2e)
         W = nb * BLOCK
-        bufs = _tile_buffers(STEP_TILE, W, u.dtype)
+        bufs = _tile_buffers(STEP_TILE, W, A.dtype)
         dt, ut, xt, zt = bufs[0], bufs[2], bufs[3], bufs[4]
-        yt = zeros((STEP_TILE, W), u.dtype)
-        h = zeros((nb, n, BLOCK), u.dtype)
+        yt = zeros((STEP_TILE, W), A.dtype)
+        h = zeros((nb, n, BLOCK), A.dtype)
         for t0 in range(0, L, STEP_TILE):
             nt = min(STEP_TILE, L - t0)
             if save and t0 % TILE == 0:
@@ -175,21 +177,21 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
     u, A, has_z = ins[0], ins[6], ins[9]
     L, n = u.shape[1], A.shape[1]
     nblk = (u.shape[2] + BLOCK - 1) // BLOCK
-    c = consts(u.dtype)
+    c = consts(A.dtype)
     zero, one, log2e = c[0], c[1], c[2]
-    dxj, ddtj = zeros(BLOCK, u.dtype), zeros(BLOCK, u.dtype)
-    hs, ab = zeros((TILE + 1, n, BLOCK), u.dtype), zeros((TILE, n, BLOCK), u.dtype)
-    gy = zeros((TILE, BLOCK), u.dtype)
-    Bt, Ct = zeros((TILE, n), u.dtype), zeros((TILE, n), u.dtype)
+    dxj, ddtj = zeros(BLOCK, A.dtype), zeros(BLOCK, A.dtype)
+    hs, ab = zeros((TILE + 1, n, BLOCK), A.dtype), zeros((TILE, n, BLOCK), A.dtype)
+    gy = zeros((TILE, BLOCK), A.dtype)
+    Bt, Ct = zeros((TILE, n), A.dtype), zeros((TILE, n), A.dtype)
     for bi in range(j0 // nblk, (j1 - 1) // nblk + 1):
         blo, nb, c0, wc, an, a2, Dw, bw = _row_params(ins, j0, j1, bi, log2e)
         W = nb * BLOCK
-        bufs = _tile_buffers(TILE, W, u.dtype)
+        bufs = _tile_buffers(TILE, W, A.dtype)
         dt, sig, ut, xt, zt = bufs
-        gt, yt = zeros((TILE, W), u.dtype), zeros((TILE, W), u.dtype)
-        g_u, g_delta, g_z = zeros((TILE, W), u.dtype), zeros((TILE, W), u.dtype), zeros((TILE, W), u.dtype)
-        gc, dAl = zeros((nb, n, BLOCK), u.dtype), zeros((nb, n, BLOCK), u.dtype)
-        dDw, dbw = zeros(W, u.dtype), zeros(W, u.dtype)
+        gt, yt = zeros((TILE, W), A.dtype), zeros((TILE, W), A.dtype)
+        g_u, g_delta, g_z = zeros((TILE, W), A.dtype), zeros((TILE, W), A.dtype), zeros((TILE, W), A.dtype)
+        gc, dAl = zeros((nb, n, BLOCK), A.dtype), zeros((nb, n, BLOCK), A.dtype)
+        dDw, dbw = zeros(W, A.dtype), zeros(W, A.dtype)
         for ti in range((L + TILE - 1) // TILE - 1, -1, -1):
             t0 = ti * TILE
             nt = min(TILE, L - t0)
@@ -256,15 +258,17 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
                 dA[bi, c0 + j, k] = dAl[j // BLOCK, k, j % BLOCK]
 
 
-def signatures(dtype: np.dtype) -> dict[str, types.Signature]:
-    """Explicit signatures of the two kernels for ``dtype`` (float32 or float64), with every array
-    typed 'A' (any strides): one compiled version per dtype, whatever the callers' layouts."""
-    f = types.float32 if dtype == np.float32 else types.float64
-    a1, a2, a3, a4 = (types.Array(f, nd, "A") for nd in (1, 2, 3, 4))
+def signatures(storage: np.dtype) -> dict[str, types.Signature]:
+    """Explicit signatures of the two kernels for activations stored as ``storage`` (float64,
+    float32 or uint16 = bf16 bits), with every array typed 'A' (any strides): one compiled
+    version per storage type, whatever the callers' layouts."""
+    s, f = from_dtype(np.dtype(storage)), compute_type(storage)
+    s3 = types.Array(s, 3, "A")
+    f1, f2, f3, f4 = (types.Array(f, nd, "A") for nd in (1, 2, 3, 4))
     flag = types.boolean
-    ins = types.Tuple((a3, a3, a1, a3, a3, a3, a2, a1, flag, flag))
-    outs = types.Tuple((a3, a3, a3, a3, a2, a2, a4, a4))
+    ins = types.Tuple((s3, s3, f1, s3, s3, s3, f2, f1, flag, flag))
+    outs = types.Tuple((s3, s3, s3, f3, f2, f2, f4, f4))
     return {
-        "forward_jobs": types.void(types.int64, types.int64, ins, a3, a4, flag),
-        "backward_jobs": types.void(types.int64, types.int64, ins, a3, a4, outs),
+        "forward_jobs": types.void(types.int64, types.int64, ins, s3, f4, flag),
+        "backward_jobs": types.void(types.int64, types.int64, ins, s3, f4, outs),
     }
