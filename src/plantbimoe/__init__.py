@@ -3,14 +3,14 @@
 from .backbone import BackboneOutput, PlantBiMoEBlock, PlantBiMoEModel
 from .bimamba import BiMamba
 from .config import InitializerConfig, PlantBiMoEConfig, SSMConfig
-from .convert import load_released_folder, ours_to_released, released_to_ours
+from .convert import ours_to_released, released_to_ours
 from .ffn import SwiGLU
 from .mamba import Mamba
 from .mlm import MaskedLMOutput, PlantBiMoEForMaskedLM, masked_lm_loss
 from .moe import RouterOutput, SparseMoE
 from .params import count_parameters
 from .pooling import AttentionPool, center_pool, center_window_pool, cls_pool, masked_mean_pool
-from .pretrained import export_pretrained, load_backbone_state, load_pretrained
+from .pretrained import export_pretrained, load_backbone_state, load_pretrained, load_released_folder
 from .sequence_task import PlantBiMoEForSequenceTask
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Map between the released checkpoint's parameter names and ours, and load a released folder.
+"""Map between the released checkpoint's parameter names and ours (loading: plantbimoe.pretrained).
 
 Released names (under ``plantbimoe.backbone.``): ``embeddings.word_embeddings.weight``;
 ``layers.{i}.mixer.norm.*`` (pre-mixer norm), ``layers.{i}.mixer.mixer.mamba_{fwd,rev}.*``,
@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import torch
 
+from .checkpoints import StateDict
 from .config import PlantBiMoEConfig
-from .mlm import PlantBiMoEForMaskedLM
-
-StateDict = dict[str, torch.Tensor]
 
 _R = "plantbimoe.backbone."
 _TOP = (  # (ours, released) full names or prefixes outside the layers
@@ -149,39 +146,6 @@ def ours_to_released(
     return out
 
 
-def read_weights(folder: str | Path) -> StateDict:
-    """Tensors of a released-layout folder: ``model.safetensors``, else ``pytorch_model.bin``
-    (read with ``weights_only=True``; nothing else is unpickled)."""
-    folder = Path(folder)
-    st, binary = folder / "model.safetensors", folder / "pytorch_model.bin"
-    if st.is_file():
-        from safetensors.torch import load_file
-
-        return load_file(str(st))
-    if binary.is_file():
-        return torch.load(binary, map_location="cpu", weights_only=True)
-    raise FileNotFoundError(f"{folder}: no model.safetensors or pytorch_model.bin")
-
-
-def state_dict_problems(
-    expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor]
-) -> list[str]:
-    """Strict comparison of two state dicts: 'missing: ...', 'unexpected: ...', 'wrong shape: ...'
-    entries (empty when every name and shape matches)."""
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    shapes = sorted(
-        f"{k} {tuple(found[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in found and found[k].shape != v.shape
-    )
-    return [
-        f"{label}: {_tensor_list(keys)}"
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes))
-        if keys
-    ]
-
-
 def describe_weights(state_dict: Mapping[str, torch.Tensor]) -> str:
     """What a state dict in our names looks like (d_model, n_layer, experts, intermediate size),
     to name the mismatch when config.json does not fit its weights."""
@@ -197,33 +161,3 @@ def describe_weights(state_dict: Mapping[str, torch.Tensor]) -> str:
             facts += [f"num_experts={value.shape[0]}", f"intermediate_size={value.shape[1]}"]
             break
     return ", ".join(facts) or "no recognisable backbone tensors"
-
-
-def model_from_released(
-    released: Mapping[str, torch.Tensor], config: PlantBiMoEConfig, source: str
-) -> PlantBiMoEForMaskedLM:
-    """Our masked-LM model (CPU, eval mode) from released-name tensors, strictly: missing,
-    unexpected or mis-shaped tensors raise a ValueError naming `source`, listing them and saying
-    what the weights look like."""
-    try:
-        ours = released_to_ours(released, config)
-    except ValueError as e:
-        raise ValueError(f"{source}: {e}") from e
-    model = PlantBiMoEForMaskedLM(config, initialize=False)
-    problems = state_dict_problems(model.state_dict(), ours)
-    if problems:
-        raise ValueError(
-            f"{source}: checkpoint does not match config.json; " + "; ".join(problems)
-            + f" (the weights look like {describe_weights(ours)})"
-        )
-    model.load_state_dict(ours, strict=True)
-    return model.eval()
-
-
-def load_released_folder(path: str | Path) -> PlantBiMoEForMaskedLM:
-    """A released-layout folder (config.json + model.safetensors or pytorch_model.bin) -> our
-    masked-LM model on CPU in eval mode. Every parameter must be matched exactly: missing,
-    unexpected or mis-shaped tensors raise a ValueError listing them."""
-    folder = Path(path)
-    config = PlantBiMoEConfig.from_json(folder / "config.json")
-    return model_from_released(read_weights(folder), config, str(folder))

@@ -17,28 +17,35 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import PlantBiMoEConfig
-from .convert import (
+from .checkpoints import (
+    BACKBONE_PREFIXES,
+    HEAD_PREFIX,
+    MLM_BACKBONE_PREFIX,
+    MLM_HEAD_KEY,
+    TASK_BACKBONE_PREFIX,
     StateDict,
-    describe_weights,
-    ours_to_released,
+    compare_keys,
+    is_sharded,
+    load_file,
+    load_safetensors,
+    load_sharded,
+    read_state_dict,
     read_weights,
-    released_to_ours,
-    state_dict_problems,
 )
+from .config import PlantBiMoEConfig
+from .convert import describe_weights, ours_to_released, released_to_ours
 from .mlm import PlantBiMoEForMaskedLM
 
 CONFIG_FILE, WEIGHTS_FILE, TASK_FILE = "config.json", "model.safetensors", "task.json"
-HEAD_PREFIX = "head."
 # hyper-parameters of a fine-tuned sequence task that define its head and inference behaviour
 TASK_KEYS = ("task_type", "num_labels", "pooling", "pooling_window", "head_hidden_size", "rc_eval")
 _RELEASED_METADATA = {"architectures": ["PlantbimoeForMaskedLM"], "model_type": "plantbimoe"}
@@ -69,14 +76,15 @@ def _expected_backbone(config: PlantBiMoEConfig) -> StateDict:
 def _checked_backbone(
     config: PlantBiMoEConfig, backbone: StateDict, source: str, config_from: str
 ) -> StateDict:
-    problems = state_dict_problems(_expected_backbone(config), backbone)
-    if problems:
-        prefixed = {f"backbone.{k}": v for k, v in backbone.items()}
+    prefixed = {f"backbone.{k}": v for k, v in backbone.items()}
+    expected = {f"backbone.{k}": v for k, v in _expected_backbone(config).items()}
+    report = compare_keys(expected, prefixed)
+    if not report.clean:
         wanted = (f"d_model={config.d_model}, n_layer={config.n_layer}, num_experts={config.num_experts}, "
                   f"intermediate_size={config.intermediate_size}")
         raise ValueError(
             f"{source}: weights do not match {config_from} ({wanted}; the weights look like "
-            f"{describe_weights(prefixed)}); " + "; ".join(problems)
+            f"{describe_weights(prefixed)}); wrong shapes or names: {report.problems()}"
         )
     return backbone
 
@@ -104,47 +112,10 @@ def _read_folder(folder: Path, weights: StateDict | None = None) -> Checkpoint:
     return Checkpoint(config, checked, str(folder), head, task)
 
 
-def _load_file(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read as a checkpoint (torch.load, weights_only=True): {e}") from e
-
-
-def _load_sharded(folder: Path) -> dict[str, Any]:
-    """A sharded (torch.distributed.checkpoint) Lightning checkpoint folder, gathered in memory:
-    its ``state_dict`` tensors only (not the optimizer state) with the Lightning metadata of
-    ``meta.pt``."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.api import CheckpointException  # a BaseException
-    from torch.distributed.checkpoint.metadata import TensorStorageMetadata
-
-    prefix = "state_dict."
-    try:
-        reader = dcp.FileSystemReader(folder)
-        entries = reader.read_metadata().state_dict_metadata
-        state = {
-            key[len(prefix) :]: torch.empty(entry.size, dtype=entry.properties.dtype)
-            for key, entry in entries.items()
-            if key.startswith(prefix) and isinstance(entry, TensorStorageMetadata)
-        }
-        with warnings.catch_warnings():  # "assuming ... a single process": what we want
-            warnings.simplefilter("ignore", UserWarning)
-            dcp.load({"state_dict": state}, storage_reader=reader, no_dist=True)
-    except (Exception, CheckpointException) as e:  # noqa: BLE001 - all mean "unreadable"
-        failures = getattr(e, "failures", None) or {0: e}  # CheckpointException: per rank
-        reason = str(next(iter(failures.values()))).splitlines()[0][:300]
-        raise ValueError(f"{folder}: cannot read the sharded checkpoint: {reason}") from None
-    meta = _load_file(folder / "meta.pt")
-    if not state or not isinstance(meta, dict):
-        raise ValueError(f"{folder}: not a sharded Lightning checkpoint (no state_dict tensors)")
-    return {**meta, "state_dict": state}
-
-
 def _read_lightning(path: Path, ckpt: Any | None = None) -> Checkpoint:
     """A Lightning checkpoint (file, or ``ckpt`` already read from ``path``) of our tasks."""
     if ckpt is None:
-        ckpt = _load_file(path)
+        ckpt = load_file(path)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (no 'state_dict'); expected a .ckpt "
                          "written by train.py, or a released-layout folder")
@@ -156,17 +127,17 @@ def _read_lightning(path: Path, ckpt: Any | None = None) -> Checkpoint:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: backbone config: {e}") from e
     state: StateDict = ckpt["state_dict"]
-    if any(k.startswith("model.backbone.") for k in state):  # masked-LM pretraining
-        prefix, task = "model.backbone.", None
-        tied = state.get("model.lm_head.weight")
-        if tied is not None and not torch.equal(tied, state.get("model.backbone.embeddings.weight", tied)):
-            raise ValueError(f"{path}: model.lm_head.weight differs from the tied word embeddings")
-        others = [k for k in state if not k.startswith(prefix) and k != "model.lm_head.weight"]
+    if any(k.startswith(MLM_BACKBONE_PREFIX) for k in state):  # masked-LM pretraining
+        prefix, task = MLM_BACKBONE_PREFIX, None
+        tied = state.get(MLM_HEAD_KEY)
+        if tied is not None and not torch.equal(tied, state.get(prefix + "embeddings.weight", tied)):
+            raise ValueError(f"{path}: {MLM_HEAD_KEY} differs from the tied word embeddings")
+        others = [k for k in state if not k.startswith(prefix) and k != MLM_HEAD_KEY]
     else:  # fine-tuned sequence task
-        prefix = "backbone."
+        prefix = TASK_BACKBONE_PREFIX
         task = {k: hparams.get(k) for k in TASK_KEYS}
         if task["task_type"] is None:
-            raise ValueError(f"{path}: neither 'model.backbone.*' (pretraining) nor a fine-tuned task")
+            raise ValueError(f"{path}: neither '{MLM_BACKBONE_PREFIX}*' (pretraining) nor a fine-tuned task")
         others = [k for k in state if not k.startswith((prefix, HEAD_PREFIX))]
     if others:
         raise ValueError(f"{path}: unexpected tensors: {', '.join(sorted(others)[:20])}")
@@ -182,8 +153,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if path.is_dir():
         if (path / CONFIG_FILE).is_file():
             return _read_folder(path)
-        if (path / "meta.pt").is_file() and (path / ".metadata").is_file():  # FSDP2 (sharded)
-            return _read_lightning(path, _load_sharded(path))
+        if is_sharded(path):  # FSDP2
+            return _read_lightning(path, load_sharded(path))
         if any(path.glob("*.distcp")):
             tool = "python -m lightning.pytorch.utilities.consolidate_checkpoint"
             raise ValueError(f"{path}: a sharded FSDP checkpoint without its meta.pt; consolidate it "
@@ -194,12 +165,29 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if path.suffix == ".safetensors" or path.name == "pytorch_model.bin":
         if not (path.parent / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{path}: no {CONFIG_FILE} beside the weights file")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return _read_folder(path.parent, load_file(str(path)))
-        return _read_folder(path.parent, torch.load(path, map_location="cpu", weights_only=True))
+        weights = load_safetensors(path) if path.suffix == ".safetensors" else load_file(path)
+        return _read_folder(path.parent, weights)
     return _read_lightning(path)
+
+
+def _configured(path: Path) -> bool:
+    """Whether `path` carries its model config (a folder, or weights beside config.json)."""
+    if path.is_dir():
+        return not is_sharded(path)
+    return path.suffix == ".safetensors" and (path.parent / CONFIG_FILE).is_file()
+
+
+def backbone_tensors(path: str | Path, expected: Collection[str]) -> tuple[str, StateDict]:
+    """(prefix, tensors) to initialise a backbone whose state-dict keys are `expected`: a source
+    with its config (folder, ``.safetensors`` beside config.json) through `read_checkpoint`
+    (prefix ""); any other file as saved, under the prefix of BACKBONE_PREFIXES that matches most
+    of `expected` (``model.backbone.`` for pretraining, ``backbone.`` for fine-tuned runs)."""
+    path = Path(path)
+    if _configured(path):
+        return "", read_checkpoint(path).backbone
+    state = read_state_dict(path)
+    prefix = max(BACKBONE_PREFIXES, key=lambda p: sum(p + k in state for k in expected))
+    return prefix, {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def load_backbone_state(path: str | Path) -> tuple[PlantBiMoEConfig, StateDict]:
@@ -207,6 +195,14 @@ def load_backbone_state(path: str | Path) -> tuple[PlantBiMoEConfig, StateDict]:
     e.g. to initialise a fine-tuning backbone (``init_from``)."""
     checkpoint = read_checkpoint(path)
     return checkpoint.config, checkpoint.backbone
+
+
+def load_released_folder(path: str | Path) -> PlantBiMoEForMaskedLM:
+    """The masked-LM model (CPU, eval mode) of a released-layout folder, matched strictly."""
+    folder = Path(path)
+    if not (folder / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: no {CONFIG_FILE}; expected a released-layout model folder")
+    return _read_folder(folder).masked_lm()
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu") -> PlantBiMoEForMaskedLM:

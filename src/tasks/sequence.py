@@ -15,10 +15,11 @@ from torchmetrics import MaxMetric, MeanMetric
 
 from datamodules.mpgb.labels import check_task
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEModel
+from plantbimoe.checkpoints import KeyReport
 from plantbimoe.heads import SequenceHead, check_pooling
 from plantbimoe.sequence_task import rc_averaged
 from tasks.base import OptimizedTask, to_plain_dict
-from tasks.init_from import LoadReport, load_backbone
+from tasks.init_from import load_backbone
 from tasks.metrics import build_metrics, compute_loss, metric_inputs, metric_names, output_size
 
 RESULTS_FILE = "results.json"
@@ -111,7 +112,7 @@ class SequenceTask(OptimizedTask):
             groups.append((self.backbone, self.backbone_lr_factor))
         return groups
 
-    def init_from(self, path: str | Path) -> LoadReport:
+    def init_from(self, path: str | Path) -> KeyReport:
         """Load the backbone of a pretraining checkpoint (see tasks.init_from.load_backbone)."""
         report = load_backbone(self.backbone, path, strict=self.init_strict)
         self.initialised_from = str(path)
