@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from lightning import LightningModule
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -44,6 +45,18 @@ class OptimizedTask(LightningModule):
 
         roots = [m for m in self.children() if next(m.parameters(), None) is not None]
         fully_shard_blocks(roots, self.device_mesh["data_parallel"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep torch's random state (dropout) so a resumed run continues the same draws."""
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["cuda_rng_states"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
+        if "cuda_rng_states" in checkpoint and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["cuda_rng_states"])
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         """(module, lr factor) pairs whose parameters are optimized; default: the whole module."""

@@ -157,7 +157,9 @@ class MaskedLMTask(OptimizedTask):
         return float(-(counts * log_p).sum() / counts.sum())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
         checkpoint["tokens_seen"] = self.tokens_seen
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
         self.tokens_seen = int(checkpoint.get("tokens_seen", 0))

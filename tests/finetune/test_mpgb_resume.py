@@ -88,9 +88,9 @@ def _datamodule(root: Path) -> MPGBDataModule:
 
 
 def _fit(root: Path, steps: int, ckpt_path: Path | None = None, save_at: int | None = None) -> SequenceTask:
-    torch.manual_seed(0)  # the head's dropout is off: Lightning does not checkpoint the torch RNG
+    torch.manual_seed(0)  # the head's dropout draws from torch's RNG: the task checkpoints its state
     task = SequenceTask(tiny_backbone(), partial(torch.optim.AdamW, lr=1e-3), "binary", 2, "auroc",
-                        dropout=0.0)
+                        dropout=0.1)
     callbacks = [ModelCheckpoint(dirpath=root / "ckpt", every_n_train_steps=save_at, save_top_k=-1)]
     trainer = Trainer(max_steps=steps, val_check_interval=3, num_sanity_val_steps=0, logger=False,
                       callbacks=callbacks if save_at else None, enable_checkpointing=bool(save_at),

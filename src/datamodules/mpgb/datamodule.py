@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader
 
@@ -178,8 +179,11 @@ class MPGBDataModule(LightningDataModule):
             rank=rank,
             rc_prob=self.rc_prob if train else 0.0,
         )
+        # a generator of its own: creating an iterator (worker seeds) never draws from torch's global
+        # RNG, so a resumed run's dropout draws continue where the checkpoint left them
         options = {"collate_fn": self.collator, "num_workers": self.num_workers,
-                   "persistent_workers": self.num_workers > 0}
+                   "persistent_workers": self.num_workers > 0,
+                   "generator": torch.Generator().manual_seed(self.seed)}
         if not train:
             return DataLoader(dataset, batch_sampler=sampler, **options)
         epoch = lambda: trainer.current_epoch if trainer is not None else None  # noqa: E731
