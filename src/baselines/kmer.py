@@ -17,6 +17,7 @@ on validation by the dataset's headline metric, and logs ``val/*`` and ``test/*`
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from datamodules.mpgb.readers import LabeledSequences
+from plantbimoe.task_types import metric_mode
 from plantbimoe.tokenizer import A_ID, T_ID
 from tasks.metrics import build_metrics, metric_inputs, output_size
 from tasks.sequence import write_results
@@ -134,11 +136,13 @@ def run_baseline(
     positional_widths: Sequence[int] = (0,),
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Fit on train for every (central one-hot width, alpha), keep the best on validation by the
-    headline metric; return (val + test metrics, the chosen ``alpha`` and ``positional_width``)."""
+    headline metric (highest, lowest for mse); return (val + test metrics, the chosen ``alpha``
+    and ``positional_width``)."""
     datamodule.setup("fit")
     datamodule.setup("test")
     task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
     y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in ("train", "val", "test")}
+    better = operator.gt if metric_mode(headline) == "max" else operator.lt
     best = None
     for width in positional_widths:
         feats = {split: torch.from_numpy(features(datamodule.splits[split], ks, width)) for split in y}
@@ -148,7 +152,7 @@ def run_baseline(
             model = fit_linear(x["train"], y["train"], task_type, k, alpha)
             val = evaluate(model, x["val"], y["val"], task_type, k, "val")
             log.info("kmer width=%d alpha=%g val/%s=%.4f", width, alpha, headline, val[f"val/{headline}"])
-            if best is None or val[f"val/{headline}"] > best[1][f"val/{headline}"]:
+            if best is None or better(val[f"val/{headline}"], best[1][f"val/{headline}"]):
                 best = (model, val, {"alpha": alpha, "positional_width": width}, x["test"])
     model, val, chosen, x_test = best
     metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}

@@ -9,6 +9,7 @@ import warnings
 import torch
 from torchmetrics import Metric, MetricCollection
 
+from plantbimoe.task_types import metric_mode
 from plantbimoe.task_types import task_type as spec_of
 
 
@@ -20,6 +21,13 @@ def metric_names(task_type: str) -> tuple[str, ...]:
 def output_size(task_type: str, num_labels: int) -> int:
     """Head width: one logit for binary and regression, one per class or label otherwise."""
     return spec_of(task_type).width(num_labels)
+
+
+def monitor_mode(monitor: str) -> str:
+    """"min" or "max" for a logged name such as ``val/mse``, ``val/r2_best`` or ``val/loss``:
+    losses and mse are better lower, every other metric higher (`plantbimoe.task_types.METRIC_MODES`)."""
+    name = monitor.rsplit("/", 1)[-1].removesuffix("_best")
+    return "min" if name.endswith("loss") else metric_mode(name)
 
 
 def _metric(path: str, args: tuple, kwargs: dict) -> Metric:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tasks import quiet
 from tasks.callbacks import StepProgressBar
+from tasks.metrics import monitor_mode
 
 log = logging.getLogger(__name__)
 RICH_BARS = ("lightning.pytorch.callbacks.RichProgressBar",
@@ -30,10 +31,18 @@ def instantiate_dict(cfg: DictConfig | None) -> list:
 
 def _callbacks(cfg: DictConfig | None) -> list[Callback]:
     """The configured callbacks; Lightning's rich bar becomes `StepProgressBar` (same options),
-    which shows steps instead of "Epoch 0/-2" when the run is bounded by max_steps."""
+    which shows steps instead of "Epoch 0/-2" when the run is bounded by max_steps; ``mode: auto``
+    (checkpointing, early stopping) becomes the monitored metric's direction (`monitor_mode`)."""
     step_bar = f"{StepProgressBar.__module__}.{StepProgressBar.__name__}"
-    return [hydra.utils.instantiate(node, **({"_target_": step_bar} if node._target_ in RICH_BARS else {}))
-            for node in (cfg or {}).values() if node and "_target_" in node]
+    callbacks = []
+    for node in (cfg or {}).values():
+        if not node or "_target_" not in node:
+            continue
+        extra = {"_target_": step_bar} if node._target_ in RICH_BARS else {}
+        if node.get("mode") == "auto":
+            extra["mode"] = monitor_mode(node.monitor)
+        callbacks.append(hydra.utils.instantiate(node, **extra))
+    return callbacks
 
 
 def clamp_validation(cfg: DictConfig) -> None:

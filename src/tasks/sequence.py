@@ -11,13 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 from torch.optim import Optimizer
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from datamodules.mpgb.labels import check_task
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEModel
 from plantbimoe.checkpoints import KeyReport
 from plantbimoe.heads import SequenceHead, check_pooling
 from plantbimoe.sequence_task import rc_averaged
+from plantbimoe.task_types import metric_mode
 from tasks.base import OptimizedTask, to_plain_dict
 from tasks.init_from import load_backbone
 from tasks.metrics import build_metrics, compute_loss, metric_inputs, metric_names, output_size
@@ -29,13 +30,13 @@ class SequenceTask(OptimizedTask):
     """Backbone + pooled head, trained with the loss of `task_type`.
 
     Logs ``train/loss``, ``<stage>/loss`` and ``<stage>/<metric>`` for val and test (see
-    tasks.metrics), ``val/<headline>_best`` (best validation value so far) and ``moe/*`` router
-    losses. ``pooling`` (plantbimoe.heads.POOLINGS) and ``pooling_window`` choose how the head reads
-    the sequence; ``max_length`` and ``add_special_tokens`` (the data's) let a pooling that cannot
-    work fail at construction. ``rc_eval`` averages the outputs of each sequence and its reverse
-    complement at evaluation. `init_from(path)` loads a pretraining checkpoint's backbone
-    (train.py calls it for the top-level ``init_from``); ``freeze_backbone`` trains the head only;
-    ``backbone_lr_factor`` scales the backbone's learning rate.
+    tasks.metrics), ``val/<headline>_best`` (best validation value so far: the lowest for mse) and
+    ``moe/*`` router losses. ``pooling`` (plantbimoe.heads.POOLINGS) and ``pooling_window`` choose
+    how the head reads the sequence; ``max_length`` and ``add_special_tokens`` (the data's) let a
+    pooling that cannot work fail at construction. ``rc_eval`` averages the outputs of each sequence
+    and its reverse complement at evaluation. `init_from(path)` loads a pretraining checkpoint's
+    backbone (train.py calls it for the top-level ``init_from``); ``freeze_backbone`` trains the
+    head only; ``backbone_lr_factor`` scales the backbone's learning rate.
     After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
     """
 
@@ -85,7 +86,7 @@ class SequenceTask(OptimizedTask):
         self.init_strict, self.initialised_from = init_strict, None
         self.run_label = run_label or "random-init"
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
-        self.val_best = MaxMetric()
+        self.val_best = MaxMetric() if metric_mode(metric) == "max" else MinMetric()
         if num_labels is not None:
             self._build_head(num_labels)
         if freeze_backbone:
