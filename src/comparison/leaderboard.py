@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from comparison.published import Published
+from plantbimoe.atomic import atomic_text, atomic_write_text
 
 OURS = "ours"
 METRIC_NAMES = {"auroc": "AUROC", "mcc": "MCC", "r2": "R²", "auprc": "AUPRC", "f1": "F1"}
@@ -145,14 +146,10 @@ def to_markdown(entries: list[Entry], published: Published) -> str:
 
 def write_leaderboard(entries: list[Entry], published: Published, out: Path) -> tuple[Path, Path]:
     """`out`.md (the tables) and `out`.csv (one row per entry, values 0-1)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     md, table = out.with_suffix(".md"), out.with_suffix(".csv")
-    md_tmp, csv_tmp = md.with_suffix(".md.tmp"), table.with_suffix(".csv.tmp")
-    md_tmp.write_text(to_markdown(entries, published))
-    with open(csv_tmp, "w", newline="") as handle:
+    atomic_write_text(md, to_markdown(entries, published))
+    with atomic_text(table) as handle:
         writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Entry)], lineterminator="\n")
         writer.writeheader()
         writer.writerows(asdict(e) for e in entries)
-    md_tmp.replace(md)
-    csv_tmp.replace(table)
     return md, table

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from comparison.leaderboard import METRIC_NAMES, OURS, Entry, group_order
 from comparison.published import Published
+from plantbimoe.atomic import atomic_path
 
 
 def plot_comparison(entries: list[Entry], published: Published, path: Path) -> Path:
@@ -52,9 +53,7 @@ def plot_comparison(entries: list[Entry], published: Published, path: Path) -> P
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    figure.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110)
     plt.close(figure)
-    tmp.replace(path)
     return path

@@ -27,6 +27,7 @@ import numpy as np
 from datamodules.annotation.examples import SITE_TASKS, Example, lncrna_examples, site_examples
 from datamodules.annotation.gff import read_transcripts
 from datamodules.annotation.regions import BlockSplit, Genome
+from plantbimoe.atomic import atomic_text
 from plantbimoe.embedded import EMBEDDED_ASSEMBLY_FILES, embedded_annotation, embedded_assemblies
 from plantbimoe.fasta import read_fasta
 from plantbimoe.tokenizer import decode
@@ -59,8 +60,7 @@ class BenchParams:
 
 
 def _write_split(path: Path, fmt: str, examples: list[Example]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_text(path) as handle:
         if fmt == "fasta":
             for ex in examples:
                 handle.write(f">{ex.name}|{ex.label}\n{decode(ex.tokens)}\n")
@@ -72,7 +72,6 @@ def _write_split(path: Path, fmt: str, examples: list[Example]) -> None:
                 writer.writerow(
                     [decode(ex.tokens), ex.label, ex.name, ex.chrom, ex.start, ex.end, ex.strand, site]
                 )
-    tmp.replace(path)
 
 
 def build_benchmark(

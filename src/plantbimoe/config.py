@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write_text
+
 PRESET_DIR = Path(__file__).parent / "presets"
 
 # Keys a Hugging Face `PretrainedConfig` may write; kept verbatim in `extra`, never interpreted.
@@ -261,10 +263,7 @@ class PlantBiMoEConfig:
 
     def save_json(self, path: str | Path, released_only: bool = False) -> None:
         """Write as JSON (sorted keys, like Hugging Face), via a temporary file and a rename."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(released_only), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(self.to_dict(released_only), indent=2, sort_keys=True) + "\n")
 
 
 _OUR_FIELDS = (

@@ -16,7 +16,6 @@ strict: missing, unexpected and mis-shaped tensors raise a ValueError listing th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from collections.abc import Collection
@@ -26,6 +25,7 @@ from typing import Any
 
 import torch
 
+from .atomic import atomic_path
 from .checkpoints import (
     BACKBONE_PREFIXES,
     HEAD_PREFIX,
@@ -244,20 +244,12 @@ def export_pretrained(
     tensors.update({HEAD_PREFIX + k: v for k, v in checkpoint.head.items()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     dtype = checkpoint.backbone["embeddings.weight"].dtype
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(out, replace_folder=True) as tmp:
+        tmp.mkdir()
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         config = export_config(checkpoint.config, dtype)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         shutil.copymode(tmp / CONFIG_FILE, tmp / WEIGHTS_FILE)  # safetensors writes 0600
         if checkpoint.task is not None:
             (tmp / TASK_FILE).write_text(json.dumps(checkpoint.task, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

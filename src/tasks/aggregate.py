@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from plantbimoe.atomic import atomic_text, atomic_write_text
 from tasks.sequence import RESULTS_FILE
 
 log = logging.getLogger(__name__)
@@ -111,15 +112,12 @@ def to_markdown(rows: list[dict]) -> str:
 
 def write_tables(rows: list[dict], out: Path) -> tuple[Path, Path]:
     """`out`.md and `out`.csv (written to temporary names, then renamed)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     md, table = out.with_suffix(".md"), out.with_suffix(".csv")
-    md.with_suffix(".md.tmp").write_text(to_markdown(rows))
-    with open(table.with_suffix(".csv.tmp"), "w", newline="") as handle:
+    atomic_write_text(md, to_markdown(rows))
+    with atomic_text(table) as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({f: _cell(row[f]) for f in FIELDS} for row in rows)
-    md.with_suffix(".md.tmp").replace(md)
-    table.with_suffix(".csv.tmp").replace(table)
     return md, table
 
 

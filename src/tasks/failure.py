@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from plantbimoe.atomic import atomic_write_text
 from tasks.runner import run
 
 log = logging.getLogger("train")
@@ -62,11 +63,7 @@ def _to_log_files(error: BaseException) -> None:
 
 def write_marker(folder: Path, message: str) -> Path:
     """`folder`/FAILED with `message`, written under a temporary name and renamed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{MARKER}.{os.getpid()}.tmp"
-    tmp.write_text(message + "\n")
-    tmp.replace(folder / MARKER)
-    return folder / MARKER
+    return atomic_write_text(folder / MARKER, message + "\n")
 
 
 def guarded_run(cfg: DictConfig) -> float | None:

@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from datamodules.mpgb.labels import check_task
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEModel
+from plantbimoe.atomic import atomic_write_text
 from plantbimoe.checkpoints import KeyReport
 from plantbimoe.heads import SequenceHead, check_pooling
 from plantbimoe.sequence_task import rc_averaged
@@ -203,9 +204,4 @@ class SequenceTask(OptimizedTask):
 
 def write_results(folder: Path, results: dict) -> Path:
     """Write `results` as `folder/results.json` atomically (temporary name, then rename)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / RESULTS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2, sort_keys=True) + "\n")

@@ -31,6 +31,7 @@ from datamodules.shards.manifest import Manifest
 from datamodules.shards.splits import SPLITS, HeldOutBlocks
 from datamodules.shards.unit import BuildParams, Unit, build_unit
 from datamodules.shards.writer import remove_stale_temporaries
+from plantbimoe.atomic import atomic_write_text
 from plantbimoe.fasta import fasta_index
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,7 @@ _progress_queue: Any = None
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON to a temporary name, then rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _list_contigs(path: str, cache: Path) -> dict[str, int]:

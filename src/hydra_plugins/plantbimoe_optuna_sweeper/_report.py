@@ -14,6 +14,8 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from plantbimoe.atomic import atomic_text, atomic_write_text
+
 log = logging.getLogger(__name__)
 BEST_GROUP = "best_params"
 
@@ -36,10 +38,7 @@ def nested(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)
 
 
 def best_params_path(sweep_dir: Path, study_name: str) -> Path:
@@ -88,13 +87,11 @@ def write_trials_table(study: optuna.Study, path: Path) -> Path:
                 "output_dirs": " ".join(t.user_attrs.get("output_dirs", [])),
             }
         )
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_text(path) as handle:
         fields = ["number", "state", "value", "last_step", "seconds", *names, "output_dirs"]
         writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
     return path
 
 

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_text
     from ..inference.runtime import runtime_from_args
-    from ..inference.writers import atomic_text
     from ..sequence_task import PlantBiMoEForSequenceTask
 
     runtime = runtime_from_args(args)

@@ -61,9 +61,9 @@ def _scored(args: argparse.Namespace, model, runtime) -> Iterator[tuple[str, str
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_path, atomic_text
     from ..inference.regions import parse_region
     from ..inference.runtime import runtime_from_args
-    from ..inference.writers import atomic_path, atomic_text
     from ..pretrained import load_pretrained
 
     bedgraph = args.output.endswith((".bedgraph", ".bedGraph", ".bedgraph.gz", ".bedGraph.gz"))

@@ -70,12 +70,12 @@ def _report(results, contents) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_text
     from ..embedded import resolve_fasta
     from ..inference.runtime import runtime_from_args
     from ..inference.vcf import write_vcf
     from ..inference.vep import VepSettings
     from ..inference.vep_runner import run_vep
-    from ..inference.writers import atomic_text
     from ..pretrained import load_pretrained
 
     fasta = resolve_fasta(args.fasta)

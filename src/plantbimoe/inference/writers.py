@@ -1,42 +1,15 @@
-"""Output files written under a temporary name and renamed when complete."""
+"""Output files (embeddings) written under a temporary name and renamed when complete (plantbimoe.atomic)."""
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
+from ..atomic import atomic_path, atomic_text
+
 PARQUET_HINT = "Parquet output needs pyarrow: pip install pyarrow (or write .npy)"
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it to `path` on success, delete it on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_text(path: str | Path) -> Iterator[TextIO]:
-    """A text handle on a temporary file (gzip when `path` ends in .gz), renamed when complete."""
-    with atomic_path(path) as tmp:
-        if str(path).endswith(".gz"):
-            with gzip.open(tmp, "wt", encoding="utf-8", newline="") as handle:
-                yield handle
-        else:
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
-                yield handle
 
 
 def require_parquet() -> None:
