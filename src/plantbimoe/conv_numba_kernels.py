@@ -21,8 +21,8 @@ from numba import from_dtype, njit, types
 
 from .scan_numba_math import JIT, compute_type, consts, exp2, stored, to_compute, zeros
 
-BLOCK = 64
-"""Channels per job."""
+BLOCK = 256
+"""Channels per job: 256 halves the time of 64 (fewer row slices per step; L=4096, d=1024)."""
 
 
 @njit(**JIT)

@@ -32,7 +32,15 @@ def inputs(b: int, L: int, d: int, K: int, seed: int = 0, spaced: bool = False):
 
 @pytest.mark.parametrize(
     ("b", "L", "d", "K"),
-    [(1, 1, 3, 4), (2, 3, 5, 4), (2, 37, 64, 4), (3, 50, 70, 4), (1, 20, 129, 2), (2, 9, 8, 1)],
+    [
+        (1, 1, 3, 4),
+        (2, 3, 5, 4),
+        (2, 37, 64, 4),
+        (3, 50, 70, 4),
+        (1, 20, 129, 2),
+        (2, 9, 8, 1),
+        (2, 12, 300, 4),
+    ],
 )
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_matches_torch_conv1d_fp64(b: int, L: int, d: int, K: int, with_bias: bool) -> None:
@@ -64,7 +72,7 @@ def test_gradcheck_fp64() -> None:
 
 
 def test_fp32_and_thread_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    x, w, bias = (t.detach().float().requires_grad_() for t in inputs(2, 40, 150, 4))
+    x, w, bias = (t.detach().float().requires_grad_() for t in inputs(2, 40, 600, 4))
     results = []
     for threads in (1, 2, 3):
         monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
