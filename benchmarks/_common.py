@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,57 @@ def time_repeats(
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - cpu_start)
     return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times, "cpu_s": cpu}
+
+
+class PartTimer:
+    """Wall seconds spent in named parts of a model, per step: forward hooks on modules (outermost
+    call of a nested part only) and wrapped module-level functions. ``sync`` runs before every
+    clock read (torch.cuda.synchronize on GPUs)."""
+
+    def __init__(self, sync: Callable[[], None] = lambda: None) -> None:
+        self.sync = sync
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.steps: list[dict[str, float]] = []
+        self._open: dict[int, float] = {}
+
+    def hook(self, module: Any, part: str) -> None:
+        """Time every forward call of ``module`` as ``part``."""
+
+        def pre(mod: Any, _: Any) -> None:
+            self.sync()
+            self._open[id(mod)] = time.perf_counter()
+
+        def post(mod: Any, _: Any, __: Any) -> None:
+            self.sync()
+            self.seconds[part] += time.perf_counter() - self._open.pop(id(mod))
+
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+
+    def wrap(self, owner: Any, name: str, part: str) -> None:
+        """Replace function ``owner.name`` by a timed call of it."""
+        fn = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            self.sync()
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self.sync()
+            self.seconds[part] += time.perf_counter() - start
+            return out
+
+        setattr(owner, name, timed)
+
+    def end_step(self) -> None:
+        """Close the current step's totals."""
+        self.steps.append(dict(self.seconds))
+        self.seconds.clear()
+
+    def medians(self, last: int) -> dict[str, float]:
+        """Median seconds per part over the last ``last`` steps."""
+        steps = self.steps[-last:]
+        parts: Iterator[str] = iter(sorted({k for s in steps for k in s}))
+        return {k: statistics.median(s.get(k, 0.0) for s in steps) for k in parts}
 
 
 def rss_bytes() -> int:
