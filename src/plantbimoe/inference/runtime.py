@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from plantbimoe.cpu import resolve_precision
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -38,8 +40,8 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        # an unknown name raises naming the allowed ones; bf16 on a CPU without it warns once, runs fp32
+        self.precision = resolve_precision(self.precision, self.device)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for bf16/fp16 (outputs are read back in float32); fp32 runs as is."""
