@@ -150,6 +150,20 @@ def run_all(runs: list[Run], jobs: int) -> int:
     return ok.count(False)
 
 
+def finished(out: Path, models: Sequence[str]) -> list[Run]:
+    """Every finished run under `out` (any task, model or seed, including those of earlier
+    invocations with other options), tasks in TASKS order, then `models` order, then seed."""
+    found = []
+    for results in out.glob(f"runs/*/*/seed*/{RESULTS_FILE}"):
+        folder = results.parent
+        task, model, seed = folder.parent.parent.name, folder.parent.name, int(folder.name[4:])
+        found.append(Run(task, model, seed, folder, ()))
+    rank = {name: i for i, name in enumerate(models)}
+    task_rank = {name: i for i, name in enumerate(TASKS)}
+    return sorted(found, key=lambda r: (task_rank.get(r.task, len(TASKS)), r.task,
+                                        rank.get(r.model, len(rank)), r.model, r.seed))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", choices=sorted(TIERS), default="full")
@@ -184,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0 if args.report_only else run_all(runs, max(1, args.jobs))
     title = f"{args.study} study, {args.tier} tier"
     docs = Path(args.docs) if args.docs else None
-    for path in write_report(out, runs, title, docs, key=f"benchmark:{args.study}:{args.tier}"):
+    report = finished(out, list(STUDIES[args.study]))
+    for path in write_report(out, report, title, docs, key=f"benchmark:{args.study}:{args.tier}"):
         print(f"wrote {path}")
     if failed:
         print(f"{failed} run(s) failed: see their run.log; run again to retry them", file=sys.stderr)

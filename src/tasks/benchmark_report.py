@@ -60,12 +60,15 @@ def _pm(mean: float | None, std: float | None) -> str:
 
 
 def verdicts(rows: list[dict], ours: str = "plantbimoe") -> list[str]:
-    """Per task: our mean against the strongest floor's (a line each, wins and losses alike)."""
+    """Per task: our mean against the strongest floor's (wins and losses alike) or, in a table
+    without floors, the best model."""
     lines = []
     for task in dict.fromkeys(r["task"] for r in rows):
         by_model = {r["model"]: r for r in rows if r["task"] == task}
         floors = [by_model[f] for f in FLOORS if f in by_model]
         if ours not in by_model or not floors:
+            best = max(by_model.values(), key=lambda r: r["mean"])
+            lines.append(f"- {task}: best {best['model']} ({best['mean']:.4f} {best['metric']})")
             continue
         best = max(floors, key=lambda r: r["mean"])
         delta = by_model[ours]["mean"] - best["mean"]
