@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from plantbimoe.atomic import atomic_write_text
 from tasks.benchmark_report import write_report
 from tasks.sequence import RESULTS_FILE
 
@@ -134,7 +135,7 @@ def execute(run: Run, threads: int) -> bool:
                   run.folder / "run.log")
         return False
     timing = {"wall_seconds": round(wall, 1), "threads": threads, "command": list(run.command[1:])}
-    (run.folder / TIMING_FILE).write_text(json.dumps(timing, indent=2) + "\n")
+    atomic_write_text(run.folder / TIMING_FILE, json.dumps(timing, indent=2) + "\n")
     log.info("%s / %s / seed %d done in %.0f s", run.task, run.model, run.seed, wall)
     return True
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from plantbimoe.atomic import atomic_path, atomic_write_text
 from tasks.sequence import RESULTS_FILE
 
 FLOORS = ("kmer", "kmer+positional", "cnn")
@@ -131,16 +132,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, ncol=min(4, len(models)), loc="lower left")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def replace_block(doc: Path, key: str, body: str) -> None:
@@ -152,7 +146,7 @@ def replace_block(doc: Path, key: str, body: str) -> None:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    _write_atomic(doc, text)
+    atomic_write_text(doc, text)
 
 
 def write_report(
@@ -165,13 +159,11 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(rows, title)
     md, table, png = out / "results.md", out / "results.csv", out / "results.png"
-    _write_atomic(md, markdown)
-    tmp = table.with_name(f".{table.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as handle:
+    atomic_write_text(md, markdown)
+    with atomic_path(table) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(table)
     plot(rows, png, title)
     written = [md, table, png]
     if docs is not None:
