@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from plantbimoe import optional_kernels
+
 Tensor = torch.Tensor
 STORAGE = {torch.float64: np.float64, torch.float32: np.float32, torch.bfloat16: np.uint16}
 """Activation dtypes the numba kernels read and write, and their numpy storage (bf16 as its
@@ -40,27 +42,17 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-@cache
-def _kernels() -> ModuleType | ImportError:
-    try:
-        from plantbimoe import scan_numba_kernels
-    except ImportError as err:  # numba (or llvmlite) missing or unusable on this platform
-        return err
-    return scan_numba_kernels
+KERNELS = "plantbimoe.scan_numba_kernels"
 
 
 @torch.compiler.assume_constant_result  # torch.compile: a constant, not traced
 def numba_available() -> bool:
     """True when the numba kernels can be imported."""
-    return not isinstance(_kernels(), ImportError)
+    return optional_kernels.available(KERNELS)
 
 
 def _require() -> ModuleType:
-    kernels = _kernels()
-    if isinstance(kernels, ImportError):
-        message = f"the 'numba' scan backend needs numba ({kernels}); `pip install numba`"
-        raise RuntimeError(message) from kernels
-    return kernels
+    return optional_kernels.require(KERNELS, "numba", "numba: `pip install numba`")
 
 
 _pools: dict[int, tuple[int, ThreadPoolExecutor]] = {}  # process id -> (threads, pool)

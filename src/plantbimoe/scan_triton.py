@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from functools import cache
 from types import ModuleType
 
 import torch
+
+from plantbimoe import optional_kernels
 
 Tensor = torch.Tensor
 
@@ -39,27 +40,17 @@ BACKWARD_LAUNCH = (4, 8)
 """(channels per program, warps per program) of the backward kernel."""
 
 
-@cache
-def _kernels() -> ModuleType | ImportError:
-    try:
-        from plantbimoe import scan_triton_kernels
-    except ImportError as err:  # triton missing
-        return err
-    return scan_triton_kernels
+KERNELS = "plantbimoe.scan_triton_kernels"
 
 
 @torch.compiler.assume_constant_result  # torch.compile: a constant, not traced
 def triton_available() -> bool:
-    """True when the Triton kernels can be imported."""
-    return not isinstance(_kernels(), ImportError)
+    """True when the triton kernels can be imported."""
+    return optional_kernels.available(KERNELS)
 
 
 def _require() -> ModuleType:
-    kernels = _kernels()
-    if isinstance(kernels, ImportError):
-        message = f"the 'triton' scan backend needs triton ({kernels}); it comes with CUDA builds of torch"
-        raise RuntimeError(message) from kernels
-    return kernels
+    return optional_kernels.require(KERNELS, "triton", "triton, which comes with CUDA builds of torch")
 
 
 def _compute_dtype(u: Tensor) -> torch.dtype:
