@@ -117,7 +117,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     width = 0.8 / max(1, len(models))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) + 2) + 2.0, 4.2))
     for i, model in enumerate(models):
         cells = {r["task"]: r for r in rows if r["model"] == model}
         xs = [t + (i - (len(models) - 1) / 2) * width for t in range(len(tasks))]
@@ -130,7 +130,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     low = min((r["mean"] for r in rows), default=0.0)
     ax.set_ylim(max(0.0, low - 0.1), 1.0)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, ncol=min(4, len(models)), loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a bar
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
