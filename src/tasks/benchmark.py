@@ -14,6 +14,7 @@ resumable: stop it and start it again), then writes the report (``tasks.benchmar
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -121,7 +122,23 @@ def _relative(folder: Path) -> str:
 
 
 def execute(run: Run, threads: int) -> bool:
-    """Run one job (fresh folder, output in run.log, wall time in timing.json); True on success."""
+    """Run one job (fresh folder, output in run.log, wall time in timing.json); True on success.
+
+    A run finished meanwhile (by another invocation) is kept, and one that another invocation is
+    running (it holds the run's lock file) is left to it: two benchmark commands never collide."""
+    run.folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(run.folder.parent / f".{run.folder.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s / %s / seed %d: running in another invocation", run.task, run.model, run.seed)
+            return True
+        if (run.folder / RESULTS_FILE).is_file():
+            return True
+        return _execute(run, threads)
+
+
+def _execute(run: Run, threads: int) -> bool:
     if run.folder.exists():
         shutil.rmtree(run.folder)  # a run that did not finish: start it again from nothing
     run.folder.mkdir(parents=True)

@@ -64,3 +64,24 @@ def test_replace_block_inserts_then_replaces(tmp_path: Path) -> None:
 def test_unknown_model_names_the_allowed_ones() -> None:
     with pytest.raises(SystemExit, match="allowed"):
         main(["--models", "transformer", "--report-only"])
+
+
+def test_execute_leaves_runs_of_another_invocation_alone(tmp_path: Path) -> None:
+    """A run finished by another invocation after this one planned it is kept, and one that another
+    invocation holds the lock of is skipped (neither is started again)."""
+    import fcntl
+
+    from tasks.benchmark import Run, execute
+
+    folder = tmp_path / "runs" / "splice_donor" / "cnn" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text("{}")
+    never = ("false",)  # a command that would fail if it were run
+    assert execute(Run("splice_donor", "cnn", 1, folder, never), threads=1)
+    assert (folder / "results.json").read_text() == "{}"
+    busy = tmp_path / "runs" / "splice_donor" / "kmer" / "seed1"
+    busy.parent.mkdir(parents=True)
+    with open(busy.parent / ".seed1.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert execute(Run("splice_donor", "kmer", 1, busy, never), threads=1)
+    assert not busy.exists()
