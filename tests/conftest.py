@@ -8,6 +8,10 @@ import torch
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
+# without CUDA the Triton scan kernels run in Triton's interpreter (tests/scan); Triton reads this
+# when it is first imported, which torch.compile tests may do long before the scan tests run
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

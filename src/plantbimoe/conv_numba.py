@@ -88,8 +88,11 @@ def _jobs(x: Tensor) -> int:
     return x.shape[0] * -(-x.shape[2] // BLOCK)
 
 
-def _bias(weight: Tensor, bias: Tensor | None) -> Tensor:
-    return bias if bias is not None else weight.new_zeros(weight.shape[0])
+def _params(weight: Tensor, bias: Tensor | None) -> tuple[Any, Any]:
+    """numpy arrays of copies of the (small) weight and bias: a numpy view of a parameter would pin
+    its storage, and FSDP2 frees sharded parameters' storage after each forward."""
+    bias = bias if bias is not None else weight.new_zeros(weight.shape[0])
+    return _np(weight.detach().clone()), _np(bias.detach().clone())
 
 
 @torch.library.custom_op("plantbimoe::numba_conv_silu", mutates_args=())
@@ -98,7 +101,7 @@ def _conv_op(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     check_inputs(x, weight, bias)
     y = torch.empty(x.shape, dtype=x.dtype)
     if x.numel():
-        args = (*_flat(x), _np(weight), _np(_bias(weight, bias)), _np(y))
+        args = (*_flat(x), *_params(weight, bias), _np(y))
         run_jobs(_entry("forward_jobs", x.dtype), _jobs(x), *args)
     return y
 
@@ -118,7 +121,7 @@ def _conv_backward_op(
     dx = torch.empty(x.shape, dtype=x.dtype)
     dw, db = weight.new_zeros(b, *weight.shape), weight.new_zeros(b, d)
     if x.numel():
-        args = (*_flat(x), _np(weight), _np(_bias(weight, bias)), *_flat(gy), _np(dx), _np(dw), _np(db))
+        args = (*_flat(x), *_params(weight, bias), *_flat(gy), _np(dx), _np(dw), _np(db))
         run_jobs(_entry("backward_jobs", x.dtype), _jobs(x), *args)
     return dx, dw.sum(0), db.sum(0)
 
