@@ -14,14 +14,14 @@ batch), so augmentation replays exactly too.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Sampler
 
-log = logging.getLogger(__name__)
+from datamodules.resume import same_stream
+
 Batch = list[int] | list[tuple[int, bool]]
 
 
@@ -138,13 +138,7 @@ class BucketBatchSampler(Sampler[Batch]):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue epoch `state["epoch"]` after its first `position` batches on the next pass;
         a state of another seed, dataset size or batching restarts that epoch, with a warning."""
-        identity = self.identity()
-        changed = sorted(k for k, v in identity.items() if state.get(k) != v)
-        if changed:
-            log.warning("the checkpoint's batch order differs in %s (saved %s, now %s): epoch %s restarts "
-                        "from its first batch instead of resuming exactly", ", ".join(changed),
-                        {k: state.get(k) for k in changed}, {k: identity[k] for k in changed},
-                        state.get("epoch"))
+        if not same_stream(state, self.identity(), "batch order"):
             return
         self.epoch = int(state["epoch"])
         self._resume = (self.epoch, int(state["position"]))

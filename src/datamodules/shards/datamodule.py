@@ -22,6 +22,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from datamodules.masking import MLMCollator
+from datamodules.resume import same_stream
 from datamodules.shards.builder import INDEX_NAME, build_shards
 from datamodules.shards.dataset import ShardWindowDataset
 from datamodules.shards.index import ShardIndex
@@ -71,13 +72,7 @@ class EpochLoader(DataLoader):
         return {"epoch": self.epoch, "batches": self.delivered, **self.dataset.stream_identity()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        identity = self.dataset.stream_identity()
-        changed = sorted(k for k, v in identity.items() if state.get(k) != v)
-        if changed:
-            log.warning("the checkpoint's data stream differs in %s (%s, now %s): epoch %s restarts from "
-                        "its first batch instead of resuming exactly", ", ".join(changed),
-                        {k: state.get(k) for k in changed}, {k: identity[k] for k in changed},
-                        state.get("epoch"))
+        if not same_stream(state, self.dataset.stream_identity(), "data stream"):
             return
         self._resume = (int(state["epoch"]), int(state["batches"]))
 
