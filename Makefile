@@ -61,7 +61,7 @@ bench: install ## CPU benchmarks at small sizes (~12 min): benchmarks/results/*.
 bench-finetune: install ## fine-tuning benchmark: 5 TAIR10 tasks x (ours, CNN, 2 k-mer floors) x 3 seeds; resumable
 	$(RUN) -m tasks.benchmark --jobs 2 --docs docs/results.md $(ARGS)
 
-bench-finetune-quick: install ## the same with 1 seed on capped data (~20 min)
+bench-finetune-quick: install ## the same with 1 seed on capped data and 120 steps
 	$(RUN) -m tasks.benchmark --tier quick --jobs 2 --docs docs/results.md $(ARGS)
 
 lint: install ## ruff
