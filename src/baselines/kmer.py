@@ -79,9 +79,12 @@ def central_one_hot(data: LabeledSequences, width: int) -> np.ndarray:
     return out.reshape(len(data), 4 * width)
 
 
-def features(data: LabeledSequences, ks: Sequence[int], positional_width: int = 0) -> np.ndarray:
-    """k-mer frequencies, then the central one-hot when `positional_width` > 0."""
-    blocks = [kmer_frequencies(data, ks)]
+def features(
+    data: LabeledSequences, ks: Sequence[int], positional_width: int = 0, kmers: np.ndarray | None = None
+) -> np.ndarray:
+    """k-mer frequencies (`kmers` when already computed), then the central one-hot when
+    `positional_width` > 0."""
+    blocks = [kmer_frequencies(data, ks) if kmers is None else kmers]
     if positional_width:
         blocks.append(central_one_hot(data, positional_width))
     return np.concatenate(blocks, axis=1)
@@ -143,9 +146,10 @@ def run_baseline(
     task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
     y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in ("train", "val", "test")}
     better = operator.gt if metric_mode(headline) == "max" else operator.lt
+    kmers = {split: kmer_frequencies(datamodule.splits[split], ks) for split in y}  # once for every width
     best = None
     for width in positional_widths:
-        feats = {split: torch.from_numpy(features(datamodule.splits[split], ks, width)) for split in y}
+        feats = {s: torch.from_numpy(features(datamodule.splits[s], ks, width, kmers[s])) for s in y}
         mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
         x = {split: (f - mean) / std for split, f in feats.items()}
         for alpha in alphas:
