@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from plantbimoe.atomic import atomic_path, atomic_write_text
+from plantbimoe.atomic import atomic_path, atomic_text, atomic_write_text
 from tasks.sequence import RESULTS_FILE
 
 FLOORS = ("kmer", "kmer+positional", "cnn")
@@ -160,7 +160,7 @@ def write_report(
     markdown = to_markdown(rows, title)
     md, table, png = out / "results.md", out / "results.csv", out / "results.png"
     atomic_write_text(md, markdown)
-    with atomic_path(table) as tmp, open(tmp, "w", newline="") as handle:
+    with atomic_text(table) as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
