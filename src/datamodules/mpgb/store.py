@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,6 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from datamodules.mpgb.sequences import LABELS, META, OFFSETS, TOKENS, LabeledSequences
+from plantbimoe.atomic import atomic_write_text, temporary_name
 
 STORE_VERSION = 1
 STORE_DIR = ".mpgb_store"
@@ -64,7 +64,7 @@ class StoreWriter:
             handle.close()
         meta |= {"records": self.records, "bases": self.bases, "label_dtype": str(self.label_dtype),
                  "label_shape": list(self.label_shape), "version": STORE_VERSION}
-        _write_json(self.path / META, meta)
+        atomic_write_text(self.path / META, json.dumps(meta, indent=1))
 
     def abort(self) -> None:
         for handle in self._files.values():
@@ -120,11 +120,11 @@ def load_or_build(
         meta = _valid_meta(root / name)
         if meta and meta["sha256"] == checksum:  # same bytes, new stat (a copy, a touch)
             meta |= record
-            _write_json(root / name / META, meta)
+            atomic_write_text(root / name / META, json.dumps(meta, indent=1))
             return LabeledSequences.from_store(root / name), meta
     errors = []
     for root in roots:
-        temporary = root / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        temporary = temporary_name(root / name)
         try:
             root.mkdir(parents=True, exist_ok=True)
             writer = StoreWriter(temporary)
@@ -183,9 +183,3 @@ def _remove_stale(root: Path, source: Path, key: str, keep: Path) -> None:
         if store != keep and meta is not None and meta["source"] == str(source):
             log.info("removing the token store of an earlier version of %s: %s", source, store)
             shutil.rmtree(store, ignore_errors=True)
-
-
-def _write_json(path: Path, content: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    temporary.write_text(json.dumps(content, indent=1))
-    os.replace(temporary, temporary.with_name(path.name))
