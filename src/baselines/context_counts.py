@@ -88,25 +88,3 @@ class ContextCounts:
         picked = log_p[np.arange(len(log_p)), labels[positions].astype(np.int64) - A_ID]
         return float(-picked.sum()), len(picked)
 
-
-def training_sequences(datamodule: object, max_bases: int | None = None) -> Iterable[np.ndarray] | None:
-    """Token arrays of the training split of a shard datamodule (its ``index``), in shard order,
-    up to `max_bases` bases; None for a datamodule without shards."""
-    from datamodules.shards.dataset import decode_window, read_shard
-    from datamodules.shards.index import ShardIndex
-
-    index = getattr(datamodule, "index", None)
-    if not isinstance(index, ShardIndex):
-        return None
-
-    def sequences() -> Iterable[np.ndarray]:
-        seen = 0
-        for shard in index.shards("train"):
-            for sample in read_shard(shard.url):
-                tokens = decode_window(sample)[0]
-                if max_bases is not None and seen + len(tokens) > max_bases:
-                    return
-                seen += len(tokens)
-                yield tokens
-
-    return sequences()

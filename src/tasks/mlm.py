@@ -10,7 +10,7 @@ import torch
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric
 
-from baselines.context_counts import ContextCounts, training_sequences
+from baselines.context_counts import ContextCounts
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEForMaskedLM
 from plantbimoe.tokenizer import TOKEN_IDS
 from tasks.base import OptimizedTask, to_plain_dict
@@ -120,8 +120,9 @@ class MaskedLMTask(OptimizedTask):
     def _context_model(self) -> ContextCounts | None:
         """The context-count floor, fitted once on the training shards (None without shards)."""
         if not self._context_fitted and self.context_k is not None and self._trainer is not None:
-            sequences = training_sequences(getattr(self.trainer, "datamodule", None), self.context_max_bases)
-            self._context = None if sequences is None else ContextCounts(self.context_k).fit(sequences)
+            sequences = getattr(getattr(self.trainer, "datamodule", None), "training_sequences", None)
+            if sequences is not None:
+                self._context = ContextCounts(self.context_k).fit(sequences(self.context_max_bases))
             self._context_fitted = True
         return self._context
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from datamodules.masking import MLMCollator
 from datamodules.resume import same_stream
 from datamodules.shards.builder import INDEX_NAME, build_shards
-from datamodules.shards.dataset import ShardWindowDataset
+from datamodules.shards.dataset import ShardWindowDataset, decode_window, read_shard
 from datamodules.shards.index import ShardIndex
 from datamodules.shards.manifest import load_manifest, parse_size
 from datamodules.shards.splits import empty_split_message
@@ -228,6 +228,20 @@ class ShardDataModule(LightningDataModule):
     def set_train_length(self, length: int) -> None:
         """Crop training windows to `length` bases from the next batch on (curriculum callback)."""
         self.dataset("train").set_crop_length(length)
+
+    def training_sequences(self, max_bases: int | None = None) -> Iterator[np.ndarray]:
+        """Token arrays of the training windows in shard order, up to `max_bases` bases (for the
+        context-count MLM floor, baselines.context_counts)."""
+        if self.index is None:
+            self.setup()
+        seen = 0
+        for shard in self.index.shards("train"):
+            for sample in read_shard(shard.url):
+                tokens = decode_window(sample)[0]
+                if max_bases is not None and seen + len(tokens) > max_bases:
+                    return
+                seen += len(tokens)
+                yield tokens
 
     def unigram_frequencies(self) -> torch.Tensor:
         """Frequencies of A, C, G, T over the training windows (for the MLM baseline loss)."""
