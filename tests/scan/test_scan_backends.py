@@ -1,19 +1,32 @@
-"""Behaviour every compiled-or-chunked scan backend shares (``torch`` and ``numba``)."""
+"""Behaviour every compiled-or-chunked scan backend shares (``torch``, ``numba`` and ``triton``;
+triton runs here in Triton's interpreter on CPU tensors, its CUDA runs are in test_scan_triton.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from plantbimoe import scan_triton
 from plantbimoe.scan import selective_scan, selective_scan_reference
 from plantbimoe.scan_numba import numba_available
+from plantbimoe.scan_triton import triton_available
 
 from .helpers import assert_close, make_inputs
 
 BACKENDS = [
     "torch",
     pytest.param("numba", marks=pytest.mark.skipif(not numba_available(), reason="numba is not installed")),
+    pytest.param("triton", marks=pytest.mark.skipif(
+        not triton_available() or torch.cuda.is_available(),
+        reason="triton is not installed, or CUDA is present (these tests use CPU tensors)",
+    )),
 ]
+
+
+@pytest.fixture(autouse=True)
+def short_triton_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Triton chunks of 8 steps: several chunks at these lengths, and a quick interpreter."""
+    monkeypatch.setattr(scan_triton, "CHUNK", 8)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
