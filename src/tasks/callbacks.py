@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import resource
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,17 @@ from rich.console import Console
 from rich.table import Table
 
 from plantbimoe import count_parameters
+from plantbimoe.atomic import atomic_write_text
+
+
+def peak_memory_gib(trainer: Trainer) -> float:
+    """Peak memory of this process: torch's peak allocation on CUDA, else its maximum resident set."""
+    if trainer.strategy.root_device.type == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated(trainer.strategy.root_device) / 2**30
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 class PretrainSummary(Callback):
@@ -35,6 +48,16 @@ class PretrainSummary(Callback):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._summarise(trainer, pl_module, None)
 
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The held-out test losses join summary.json (the model card reads them from there)."""
+        if not self.summary:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        for name in ("loss", "baseline_loss", "context_baseline_loss", "masked_acc"):
+            self.summary[f"test_{name}"] = metrics.get(f"test/{name}")
+        if trainer.is_global_zero:
+            self._write()
+
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """An interrupted run (Ctrl-C, SIGTERM, an error) still reports what it did."""
         if trainer.training and self._start is not None and not self.summary:
@@ -54,6 +77,8 @@ class PretrainSummary(Callback):
             "tokens_seen": tokens,
             "train_seconds": round(elapsed, 1),
             "tokens_per_second": round((tokens - self._tokens_at_start) / max(elapsed, 1e-9), 1),
+            "peak_memory_gib": round(peak_memory_gib(trainer), 3),
+            "precision": str(trainer.precision),
             "val_loss": val_loss,
             "val_baseline_loss": baseline,
             "val_masked_acc": metrics.get("val/masked_acc"),
@@ -64,9 +89,12 @@ class PretrainSummary(Callback):
         }
         if trainer.is_global_zero:
             self._print()
-            if self.output_dir is not None:
-                self.output_dir.mkdir(parents=True, exist_ok=True)
-                (self.output_dir / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+            self._write()
+
+    def _write(self) -> None:
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / "summary.json", json.dumps(self.summary, indent=2) + "\n")
 
     def _print(self) -> None:
         s = self.summary
@@ -79,6 +107,8 @@ class PretrainSummary(Callback):
         table.add_row("optimizer steps", f"{s['global_step']:,}")
         table.add_row("tokens seen", f"{s['tokens_seen']:,}")
         table.add_row("training throughput", f"{s['tokens_per_second']:,} tokens/s")
+        table.add_row("training time", f"{s['train_seconds'] / 60:.1f} min ({s['precision']})")
+        table.add_row("peak memory", f"{s['peak_memory_gib']:.2f} GiB")
         if s["val_loss"] is not None:
             table.add_row("validation MLM loss", f"{s['val_loss']:.4f}")
         if s["val_baseline_loss"] is not None:

@@ -10,7 +10,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from plantbimoe import PlantBiMoEConfig
-from plantbimoe.config import HF_METADATA_KEYS
+from plantbimoe.config import HF_METADATA_KEYS, PRESET_DIR
 from tasks.runner import build
 from tests.framework.hydra_utils import CONF_DIR, compose_config
 
@@ -42,7 +42,7 @@ def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:
         compose_config(["trainer.no_such_key=1"], tmp_path)
 
 
-@pytest.mark.parametrize("preset", ["tiny", "base"])
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESET_DIR.glob("*.json")))
 def test_backbone_yaml_equals_library_preset(preset: str) -> None:
     text = (CONF_DIR / "backbone" / f"{preset}.yaml").read_text()
     from_yaml = PlantBiMoEConfig.from_dict(yaml.safe_load(text))
