@@ -15,6 +15,7 @@ class OptunaSweeperConf:
     """Settings of `OptunaSweeper` (conf/hparams_search/finetune_optuna.yaml sets them).
 
     - ``study_name``: a re-run with the same name (and storage) resumes the study;
+    - ``direction``: maximize, minimize, or auto (the optimized_metric's own: minimize for mse);
     - ``storage``: any SQLAlchemy URL; null = ``sqlite:///<hydra.sweep.dir>/optuna.db``;
     - ``n_trials``: the study's total of finished trials (complete, pruned or failed): a re-run
       only runs what is missing, so raise it to extend a finished study;

@@ -46,8 +46,8 @@ class OptunaSweeper(Sweeper):
         params: Mapping[str, str],
         plots: bool,
     ) -> None:
-        if direction not in ("maximize", "minimize"):
-            raise ValueError(f"hydra.sweeper.direction must be maximize or minimize, got {direction!r}")
+        if direction not in ("maximize", "minimize", "auto"):
+            raise ValueError(f"hydra.sweeper.direction must be maximize, minimize or auto, got {direction!r}")
         if n_trials < 1:
             raise ValueError(f"hydra.sweeper.n_trials must be >= 1, got {n_trials}")
         self.study_name, self.direction, self.n_trials = study_name, direction, n_trials
@@ -74,11 +74,12 @@ class OptunaSweeper(Sweeper):
             parser.parse_overrides(arguments),
         )
         sweep_dir = Path(self.config.hydra.sweep.dir)
+        direction = study_direction(self.direction, self._metric())
         self._check_grid(plan.fixed, plan.grid, sweep_dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         study = _study.open_study(
-            self.study_name, self.storage, sweep_dir, self.direction, self.sampler, self.pruner
+            self.study_name, self.storage, sweep_dir, direction, self.sampler, self.pruner
         )
         log.info("Search space of study %r:\n%s", self.study_name, plan.describe())
         returns: list[JobReturn] = []
@@ -178,6 +179,23 @@ class OptunaSweeper(Sweeper):
             log.info("Wrote %s", path)
         if wrote_best:
             log.info("Test the best parameters over seeds:\n  %s", " ".join(usage))
+
+
+def study_direction(direction: str, metric: str) -> str:
+    """maximize or minimize: `direction` itself, or for ``auto`` the direction of `metric` (the
+    optimized_metric, e.g. ``val/mse_best``): minimize for mse and losses, as
+    plantbimoe.task_types.metric_mode says."""
+    if direction != "auto":
+        return direction
+    from plantbimoe.task_types import metric_mode
+
+    name = metric.rsplit("/", 1)[-1].removesuffix("_best")
+    try:
+        mode = "min" if name.endswith("loss") else metric_mode(name)
+    except ValueError as error:
+        raise ValueError(f"hydra.sweeper.direction=auto: no known direction for optimized_metric {metric!r} "
+                         f"({error}); set hydra.sweeper.direction to maximize or minimize") from error
+    return "maximize" if mode == "max" else "minimize"
 
 
 def _plain(node: Mapping[str, Any] | None) -> dict[str, Any] | None:
