@@ -29,7 +29,7 @@ from datamodules.annotation.gff import read_transcripts
 from datamodules.annotation.regions import BlockSplit, Genome
 from plantbimoe.atomic import atomic_text
 from plantbimoe.embedded import EMBEDDED_ASSEMBLY_FILES, embedded_annotation, embedded_assemblies
-from plantbimoe.fasta import read_fasta
+from plantbimoe.genome import open_genome
 from plantbimoe.tokenizer import decode
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,11 @@ def build_benchmark(
     gff = Path(gff) if gff is not None else embedded_annotation()
     genome_fasta = Path(genome_fasta) if genome_fasta is not None else embedded_assemblies()[ASSEMBLY]
     log.info("reading %s and %s", gff, genome_fasta)
-    genome = Genome({r.name: r.sequence for r in read_fasta(genome_fasta)})
-    transcripts = [t for t in read_transcripts(gff) if t.chrom in genome.ids]
+    transcripts = read_transcripts(gff)
+    with open_genome(genome_fasta) as fasta:  # only the chromosomes the annotation names are read
+        annotated = {t.chrom for t in transcripts}
+        genome = Genome({name: fasta.fetch(name) for name in fasta.lengths if name in annotated})
+    transcripts = [t for t in transcripts if t.chrom in genome.ids]
     if not transcripts:
         raise ValueError(f"{gff}: no mRNA/lnc_RNA transcript lies on a sequence of {genome_fasta}")
     split = BlockSplit(params.block_size, params.cycle, params.val_slot, params.test_slot)

@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "score-windows": ("plantbimoe.commands.score_windows",
                       "Per-base masked-LM scores (or embeddings) of long sequences, tiled and stitched: "
                       "bedGraph/npz."),
+    "faidx": ("plantbimoe.commands.faidx",
+              "Index a genome FASTA for random access (.fai, .gzi); a plain gzip is copied to bgzip first."),
     "export": ("plantbimoe.commands.export",
                "Export a checkpoint (ours or released) as config.json + model.safetensors (+ task.json)."),
     "data": ("plantbimoe.commands.data",

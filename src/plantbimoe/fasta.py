@@ -1,4 +1,5 @@
 """Streaming FASTA reader for .fa/.fasta/.fna, plain or gzip/bgzip (detected by magic bytes).
+(Reading at a position through an index: plantbimoe.genome.)
 
 Reads fixed-size blocks, so memory stays bounded by the block size (chunked mode) or by one
 record (record mode), whatever the file size. Rules:
@@ -224,11 +225,17 @@ def read_fasta_chunks(path: PathLike, chunk_size: int = 1 << 24,
 
 
 def fasta_index(path: PathLike) -> dict[str, int]:
-    """Record names and lengths in file order, from one streaming pass (cached per file version)."""
+    """Record names and lengths in file order: from the samtools .fai index when an up-to-date one
+    is there (plantbimoe.genome writes it), else from one streaming pass (cached per file version)."""
     resolved = Path(path).resolve()
     if not resolved.is_file():
         raise FileNotFoundError(f"FASTA file not found: {path}")
     stat = resolved.stat()
+    fai = Path(f"{resolved}.fai")
+    if fai.is_file() and fai.stat().st_mtime_ns >= stat.st_mtime_ns:
+        with open(fai, encoding="utf-8") as handle:
+            rows = [line.split("\t") for line in handle if line.strip()]
+        return {row[0]: int(row[1]) for row in rows}
     return dict(_cached_index(str(resolved), stat.st_mtime_ns, stat.st_size))
 
 

@@ -1,7 +1,8 @@
 """``plantbimoe score-windows MODEL FASTA -o OUT``: per-base scores along long sequences.
 
 Sequences are tiled with overlap and the per-base outputs stitched (plantbimoe.inference.tracks).
-``--region CHROM:START-END`` (1-based, inclusive) scores only that part of a whole-genome FASTA.
+``--region CHROM:START-END`` (1-based, inclusive) scores only that part of a whole-genome FASTA,
+read through its index (plain or bgzip FASTA; plantbimoe.genome builds the .fai/.gzi if missing).
 ``.bedgraph`` output (scalar scores): a ``browser position`` line (with --region) and a ``track``
 line, then one line per base in genome coordinates (0-based start; a record named CHROM:START-END,
 as samtools faidx cuts them, is placed on CHROM); N bases are left out. For bigWig, drop the two
@@ -23,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inference.runtime import add_runtime_arguments
 
     parser.add_argument("model", help="released-layout folder, exported folder or our .ckpt")
-    parser.add_argument("fasta", help="FASTA (plain or gzip) or embedded:NAME (plantbimoe data); each record "
-                                      "is scored end to end unless --region picks a part of one")
+    parser.add_argument("fasta", help="FASTA (plain, gzip or bgzip) or embedded:NAME (plantbimoe data); each "
+                                      "record is scored end to end unless --region picks a part of one "
+                                      "(then plain or bgzip: read through its .fai index, built if missing)")
     parser.add_argument("-o", "--output", required=True, help="OUT.bedgraph (scalar scores) or OUT.npz")
     parser.add_argument("--score", choices=("ref_logprob", "entropy", "probs", "embeddings"),
                         default="ref_logprob",

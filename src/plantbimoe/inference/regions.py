@@ -1,6 +1,6 @@
 """Genome regions for per-base tracks: ``CHROM:START-END`` (1-based, inclusive, as samtools and
-genome browsers write them), read from a whole-genome FASTA by streaming, and the genome
-coordinates of a record cut by ``samtools faidx`` (named ``CHROM:START-END``)."""
+genome browsers write them), read from a whole-genome FASTA through its index (plantbimoe.genome),
+and the genome coordinates of a record cut by ``samtools faidx`` (named ``CHROM:START-END``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fasta import read_fasta_chunks
+from ..genome import open_genome
 
 _REGION = re.compile(r"^(?P<chrom>\S+):(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
 
@@ -47,21 +47,13 @@ def record_origin(name: str) -> tuple[str, int]:
 
 
 def read_region(path: str | Path, region: Region) -> bytes:
-    """The bases of `region` from a (possibly gzip) FASTA, read by streaming up to its end."""
-    pieces: list[bytes] = []
-    seen: list[str] = []
-    for chunk in read_fasta_chunks(path):
-        if chunk.name != region.chrom:
-            if not seen or seen[-1] != chunk.name:
-                seen.append(chunk.name)
-            continue
-        lo, hi = max(region.start, chunk.start), min(region.end, chunk.start + len(chunk.sequence))
-        if lo < hi:
-            pieces.append(chunk.sequence[lo - chunk.start:hi - chunk.start])
-        if chunk.last or chunk.start + len(chunk.sequence) >= region.end:
-            length = chunk.start + len(chunk.sequence)
-            if region.end > length and chunk.last:
-                raise ValueError(f"--region {region}: {region.chrom} has {length:,} bases in {path}")
-            return b"".join(pieces)
-    raise ValueError(f"--region {region}: no record {region.chrom!r} in {path}; its records: "
-                     f"{', '.join(seen[:10])}{' ...' if len(seen) > 10 else ''}")
+    """The bases of `region` from an indexed (plain or bgzip) FASTA; the index is built if missing."""
+    with open_genome(path) as genome:
+        if region.chrom not in genome:
+            names = list(genome.lengths)
+            raise ValueError(f"--region {region}: no record {region.chrom!r} in {path}; its records: "
+                             f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+        length = genome.lengths[region.chrom]
+        if region.end > length:
+            raise ValueError(f"--region {region}: {region.chrom} has {length:,} bases in {path}")
+        return genome.fetch(region.chrom, region.start, region.end)

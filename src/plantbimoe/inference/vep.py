@@ -92,6 +92,16 @@ def context(length: int, start: int, end: int, flank: int) -> tuple[int, int]:
     return start - n_left, end + n_right
 
 
+@dataclass(frozen=True)
+class Site:
+    """A change with its reference context: `left` + change + `right` is the scoring window
+    (nucleotide ids; ``context`` gives its bounds on the contig)."""
+
+    left: np.ndarray
+    change: Change
+    right: np.ndarray
+
+
 def _masked_row(bases: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
     """([CLS] bases [SEP] with base `position` masked, its token index as a 1-element array)."""
     row = add_special_tokens(bases)
@@ -107,11 +117,20 @@ def score_changes(
     runtime: Runtime,
 ) -> np.ndarray:
     """float64 (len(changes), 3): score, score_fwd, score_rev of each change on `contig` (ids)."""
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
-    terms: list[tuple[int, int, list[tuple[int, float]]]] = []  # (change, strand, [(nt, weight)])
-    for c, change in enumerate(changes):
+    sites = []
+    for change in changes:
         left_start, right_end = context(len(contig), change.start, change.end, settings.flank)
-        left, right = contig[left_start : change.start], contig[change.end : right_end]
+        sites.append(Site(contig[left_start : change.start], change, contig[change.end : right_end]))
+    return score_sites(model, sites, settings, runtime)
+
+
+def score_sites(
+    model: PlantBiMoEForMaskedLM, sites: Sequence[Site], settings: VepSettings, runtime: Runtime
+) -> np.ndarray:
+    """float64 (len(sites), 3): score, score_fwd, score_rev of each change in its window."""
+    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    terms: list[tuple[int, int, list[tuple[int, float]]]] = []  # (site, strand, [(nt, weight)])
+    for c, (left, change, right) in enumerate((s.left, s.change, s.right) for s in sites):
         if change.kind == "snv":
             window = np.concatenate([left, change.ref, right])
             for strand, bases in enumerate((window, reverse_complement(window))):
@@ -134,7 +153,7 @@ def score_changes(
                     rows.append(_masked_row(bases, p))
                     terms.append((c, strand, [(int(bases[p]) - A_ID, sign)]))
     logprobs = nucleotide_logprobs(model, [r for r, _ in rows], [at for _, at in rows], runtime)
-    strands = np.zeros((len(changes), 2), dtype=np.float64)
+    strands = np.zeros((len(sites), 2), dtype=np.float64)
     for (c, strand, weights), lp in zip(terms, logprobs, strict=True):
         strands[c, strand] += sum(w * float(lp[0, nt]) for nt, w in weights)
     return np.column_stack([strands.mean(axis=1), strands[:, 0], strands[:, 1]])
