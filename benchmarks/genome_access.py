@@ -230,7 +230,9 @@ def main() -> int:
         print(json.dumps({k: str(v) for k, v in paths.items()}))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("parts", nargs="+", choices=("access", "vep"))
+    parser.add_argument("parts", nargs="+", choices=("access", "vep", "docs"),
+                        help="docs: rewrite the block in --docs-file from the JSON (no measuring)")
+    parser.add_argument("--docs-file", default=str(ROOT / "docs" / "genomes.md"))
     parser.add_argument("--label", default="after", help="name of this vep measurement (before, after)")
     parser.add_argument("--readers", nargs="+", default=["stream", "pysam", "pyfaidx", "plantbimoe"])
     parser.add_argument("--genome-mb", type=int, default=500)
@@ -240,6 +242,11 @@ def main() -> int:
                         help="where the generated genome, VCF and model are kept (reused when present)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "genome_access.json"))
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.parts == ["docs"]:
+        update_docs(Path(args.docs_file), json.loads(out.read_text()))
+        print(f"-> {args.docs_file}")
+        return 0
     workdir = Path(args.workdir)
     commit, load_at_start = _git_commit(), os.getloadavg()
     start = time.perf_counter()
@@ -249,7 +256,6 @@ def main() -> int:
     paths = {k: Path(v) for k, v in json.loads(prepared.stdout.strip().splitlines()[-1]).items()}
     print(f"data ready in {time.perf_counter() - start:.0f} s: {paths['fasta'].name} "
           f"({paths['fasta'].stat().st_size / 2**20:.0f} MiB), {args.snvs} SNVs", flush=True)
-    out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
     params = {"genome_mb": args.genome_mb, "chromosomes": len(CHROM_SHARES), "snvs": args.snvs,
               "seed": args.seed, "window": WINDOW,
@@ -263,7 +269,9 @@ def main() -> int:
     context = {"machine": machine, "commit": commit, "params": params}  # machine_info imports torch: only now
     if "access" in measured:
         earlier = results.get("access", {}).get("readers", {})  # readers not re-run this time are kept
-        results["access"] = {**context, "readers": {**earlier, **measured["access"]}}
+        stamp = {"commit": commit, "loadavg_at_start": load_at_start}
+        stamped = {r: {**v, **stamp} for r, v in measured["access"].items()}
+        results["access"] = {**context, "readers": {**earlier, **stamped}}
     if "vep" in measured:
         results.setdefault("vep", {})[args.label] = {**context, **measured["vep"]}
     write_json(out, results)
@@ -275,8 +283,48 @@ def main() -> int:
             for label, run in results.get("vep", {}).items() for case, v in run.items() if "wall_s" in v]
     if rows:
         print(markdown_table(["code", "index", "vep wall s", "peak MiB"], rows))
+    if "docs" in args.parts:
+        update_docs(Path(args.docs_file), results)
     print(f"-> {out}")
     return 0
+
+
+MARKERS = ("<!-- benchmark:genome_access:start -->", "<!-- benchmark:genome_access:end -->")
+
+
+def docs_block(results: dict[str, Any]) -> str:
+    """The measured figures as Markdown (tables from the JSON, the machine named)."""
+    access, vep = results["access"], results["vep"]
+    m, p = access["machine"], access["params"]
+    lines = [f"Measured by `python benchmarks/genome_access.py` on {m['cpu_model']} ({m['cpu_count']} cores, "
+             f"{m['memory_gib']} GiB, Python {m['python']}, torch {m['torch']}, {m['allocator']}), a machine "
+             "shared with other jobs (load average in the JSON). Genome: "
+             f"{p['genome_mb']} Mb in {p['chromosomes']} chromosomes, bgzip {p['fasta_mib']} MiB; "
+             f"{p['snvs']} SNVs scattered over it; {p['window']}-bp windows. Each row ran in a fresh "
+             "process; peak memory is its ru_maxrss.", "",
+             "Reading the window of every SNV (index built from nothing first):", ""]
+    names = {"stream": "streaming (plantbimoe.fasta, as before)", "pysam": "pysam.FastaFile (chosen)",
+             "pyfaidx": "pyfaidx.Fasta (Biopython BGZF)", "plantbimoe": "plantbimoe.genome (pysam inside)"}
+    rows = [[names.get(r, r), f"{v['index_s']:.1f}", f"{v['fetch_s']:.2f}", f"{v['peak_rss_mib']:.0f}",
+             v.get("commit", access["commit"])] for r, v in access["readers"].items()]
+    lines += [markdown_table(["reader", "index s", f"{p['snvs']} windows s", "peak MiB", "commit"], rows), "",
+              "The streaming and plantbimoe.genome rows import plantbimoe, so torch (about 0.35 GiB) is part "
+              "of their peak; the code before the change never reads an index, so its two VEP rows differ "
+              "only by the load.", "",
+              f"`plantbimoe vep` on the tiny model ({p['snvs']} SNVs, default window 512, CPU):", ""]
+    cases = {"no_index": "no index yet", "indexed": "index present"}
+    rows = [[label, cases.get(case, case), f"{v['wall_s']:.0f}", f"{v['cpu_s']:.0f}",
+             f"{v['peak_rss_mib']:.0f}", run["commit"]]
+            for label, run in vep.items() for case, v in run.items() if isinstance(v, dict) and "wall_s" in v]
+    lines.append(markdown_table(["code", "genome index", "wall s", "CPU s", "peak MiB", "commit"], rows))
+    return "\n".join(lines)
+
+
+def update_docs(path: Path, results: dict[str, Any]) -> None:
+    """Replace the text between the genome_access markers of `path` by `docs_block`."""
+    text = path.read_text()
+    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
+    path.write_text(text[:start] + "\n" + docs_block(results) + "\n" + text[end:])
 
 
 if __name__ == "__main__":

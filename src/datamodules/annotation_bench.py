@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--gff", default=None, help="GFF3 annotation (default: the embedded TAIR10 chr1)")
     parser.add_argument(
-        "--genome", default=None, help=f"genome FASTA (default: embedded {EMBEDDED_ASSEMBLY_FILES[ASSEMBLY]})"
+        "--genome", default=None,
+        help=f"genome FASTA, plain or bgzip, read through its .fai index, built if missing (default: "
+             f"embedded {EMBEDDED_ASSEMBLY_FILES[ASSEMBLY]}); only the chromosomes the GFF names are loaded",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
