@@ -44,6 +44,7 @@ from .checkpoints import (
 from .config import PlantBiMoEConfig
 from .convert import describe_weights, ours_to_released, released_to_ours
 from .mlm import PlantBiMoEForMaskedLM
+from .shipped import resolve_model
 
 CONFIG_FILE, WEIGHTS_FILE, TASK_FILE = "config.json", "model.safetensors", "task.json"
 # hyper-parameters of a fine-tuned sequence task that define its head and inference behaviour
@@ -148,8 +149,9 @@ def _read_lightning(path: Path, ckpt: Any | None = None) -> Checkpoint:
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read any accepted source (see the module docstring) into our names, strictly."""
-    path = Path(path)
+    """Read any accepted source (see the module docstring), or a shipped model by its short name
+    (`plantbimoe.shipped`), into our names, strictly."""
+    path = resolve_model(path)
     if path.is_dir():
         if (path / CONFIG_FILE).is_file():
             return _read_folder(path)
@@ -182,7 +184,7 @@ def backbone_tensors(path: str | Path, expected: Collection[str]) -> tuple[str, 
     with its config (folder, ``.safetensors`` beside config.json) through `read_checkpoint`
     (prefix ""); any other file as saved, under the prefix of BACKBONE_PREFIXES that matches most
     of `expected` (``model.backbone.`` for pretraining, ``backbone.`` for fine-tuned runs)."""
-    path = Path(path)
+    path = resolve_model(path)
     if _configured(path):
         return "", read_checkpoint(path).backbone
     state = read_state_dict(path)

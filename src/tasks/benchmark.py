@@ -1,12 +1,14 @@
 """The fine-tuning benchmark on the embedded TAIR10 tasks: our recipe beside honest floors, with seeds.
 
-Runs every (task, model, seed) as its own process (``train.py`` or ``baselines.kmer``) in
+Runs every (task, model, seed) as its own process (``train.py``, ``baselines.kmer`` or
+``tasks.linear_probe``) in
 ``<out>/runs/<task>/<model>/seed<S>/``, skips runs whose ``results.json`` exists (the command is
 resumable: stop it and start it again), then writes the report (``tasks.benchmark_report``):
 
     python -m tasks.benchmark                        # full tier: 5 tasks x 4 models x 3 seeds
     python -m tasks.benchmark --tier quick           # 1 seed, capped data (minutes)
     python -m tasks.benchmark --study pooling        # PlantBiMoE with each pooling head
+    python -m tasks.benchmark --study pretraining    # pretrained vs random init, low data, probes
     python -m tasks.benchmark --jobs 2 --docs docs/results.md
     python -m tasks.benchmark --set trainer.max_steps=3 --tasks splice_donor --seeds 1   # smoke test
 """
@@ -27,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from plantbimoe.atomic import atomic_write_text
 from tasks.benchmark_report import write_report
 from tasks.sequence import RESULTS_FILE
@@ -40,10 +44,21 @@ KMER_WIDTHS = "[20,40,80,200,400]"
 
 @dataclass(frozen=True)
 class Model:
-    """How one model of the table runs: ``train.py`` or the k-mer baseline, with its overrides."""
+    """How one model of the table runs: ``train.py``, the k-mer baseline or the linear probe, with
+    its overrides; `seeds` replaces the tier's, and `shared_with` names the study whose run folder
+    holds the same run (same name, command and seed), so that it runs once for both tables."""
 
-    runner: str  # "train" | "kmer"
+    runner: str  # "train" | "kmer" | "probe"
     overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] | None = None
+    shared_with: str | None = None
+
+
+ENTRY_POINTS = {
+    "train": ("train.py",),
+    "kmer": ("-m", "baselines.kmer"),
+    "probe": ("-m", "tasks.linear_probe"),
+}
 
 
 MODELS = {
@@ -63,7 +78,36 @@ POOLING_STUDY = {
         "attention": (),
     }.items()
 }
-STUDIES = {"models": MODELS, "pooling": POOLING_STUDY}
+# the shipped pretrained model (python -m tasks.model_card); --init-from replaces it
+PRETRAINED = "arabidopsis-tiny"
+LOW_DATA_SIZES = (250, 1000)
+
+
+def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
+    """Pretrained vs random init at equal fine-tuning budget: linear probes of frozen features,
+    250 and 1,000 training examples (3 seeds, beside the floors) and full data (1 seed; the
+    random-init run is the models study's). Listed cheapest and most telling first: a stopped
+    command leaves the probes and the 250-example pairs."""
+    pretrained = (f"init_from={init_from}",)
+    inits = {"plantbimoe": (), "plantbimoe-pretrained": pretrained}
+    models = {
+        "probe-random-init": Model("probe", ("task.run_label=probe-random-init",), (1,)),
+        "probe-pretrained": Model("probe", (*pretrained, "task.run_label=probe-pretrained"), (1,)),
+    }
+    for n in LOW_DATA_SIZES:
+        size = (f"data.max_train_samples={n}",)
+        for name, extra in inits.items():
+            models[f"{name}-n{n}"] = Model("train", (*extra, *size, f"task.run_label={name}-n{n}"))
+        models[f"kmer+positional-n{n}"] = Model("kmer", (*MODELS["kmer+positional"].overrides, *size))
+        models[f"cnn-n{n}"] = Model("train", ("backbone=cnn", *size, f"task.run_label=cnn-n{n}"))
+        if n == LOW_DATA_SIZES[0]:
+            models["plantbimoe-pretrained"] = Model(
+                "train", (*pretrained, "task.run_label=plantbimoe-pretrained"), (1,))
+            models["plantbimoe"] = Model("train", MODELS["plantbimoe"].overrides, (1,), shared_with="models")
+    return models
+
+
+STUDIES = {"models": MODELS, "pooling": POOLING_STUDY, "pretraining": pretraining_study()}
 # quick: one seed on capped splits, to see in minutes that everything runs and roughly where it lands
 TIERS = {
     "full": {"seeds": (1, 2, 3), "overrides": ()},
@@ -89,21 +133,35 @@ class Run:
     command: tuple[str, ...]
 
 
+def study_out(study: str, tier: str) -> Path:
+    """The default output folder of a study and tier."""
+    name = "reports/finetune_arabidopsis" + (f"_{study}" if study != "models" else "")
+    return ROOT / (name + ("_quick" if tier == "quick" else ""))
+
+
 def plan(
     out: Path,
     tasks: Sequence[str],
     models: dict[str, Model],
     seeds: Sequence[int],
     overrides: Sequence[str],
+    tier: str = "full",
+    share: bool = True,
 ) -> list[Run]:
     """Every (task, model, seed) run with its folder and command line, seed by seed (a stopped
-    benchmark leaves whole seeds of the table rather than some tasks with every seed)."""
+    benchmark leaves whole seeds of the table rather than some tasks with every seed). A model's
+    own `seeds` (when the tier has several) replace `seeds`. With `share` false (another output
+    folder or extra overrides) every run lives under `out`."""
     runs = []
-    for seed in seeds:
+    for seed in sorted(set(seeds).union(*(m.seeds or () for m in models.values()))):
         for task in tasks:
             for name, model in models.items():
-                folder = out / "runs" / task / name / f"seed{seed}"
-                entry = ["train.py"] if model.runner == "train" else ["-m", "baselines.kmer"]
+                own = model.seeds if model.seeds and len(seeds) > 1 else seeds
+                if seed not in own:
+                    continue
+                root = study_out(model.shared_with, tier) if model.shared_with and share else out
+                folder = root / "runs" / task / name / f"seed{seed}"
+                entry = ENTRY_POINTS[model.runner]
                 args = (
                     "experiment=finetune_arabidopsis",
                     f"data/mpgb=embedded/tair10_{task}",
@@ -176,18 +234,35 @@ def finished(out: Path, models: Sequence[str]) -> list[Run]:
         folder = results.parent
         task, model, seed = folder.parent.parent.name, folder.parent.name, int(folder.name[4:])
         found.append(Run(task, model, seed, folder, ()))
+    return in_table_order(found, models)
+
+
+def in_table_order(runs: list[Run], models: Sequence[str]) -> list[Run]:
+    """`runs` in TASKS order, then `models` order, then seed."""
     rank = {name: i for i, name in enumerate(models)}
     task_rank = {name: i for i, name in enumerate(TASKS)}
-    return sorted(found, key=lambda r: (task_rank.get(r.task, len(TASKS)), r.task,
-                                        rank.get(r.model, len(rank)), r.model, r.seed))
+    return sorted(runs, key=lambda r: (task_rank.get(r.task, len(TASKS)), r.task,
+                                       rank.get(r.model, len(rank)), r.model, r.seed))
+
+
+def full_training_cap(tier: str) -> int:
+    """The training-set cap of a tier's full-data runs (the quick tier's, else the experiment's)."""
+    for override in TIERS[tier]["overrides"]:
+        if override.startswith("data.max_train_samples="):
+            return int(override.split("=", 1)[1])
+    experiment = yaml.safe_load((ROOT / "conf/experiment/finetune_arabidopsis.yaml").read_text())
+    return int(experiment["data"]["max_train_samples"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", choices=sorted(TIERS), default="full")
     parser.add_argument("--study", choices=sorted(STUDIES), default="models",
-                        help="models: our recipe and the floors; pooling: one PlantBiMoE run per pooling")
+                        help="models: our recipe and the floors; pooling: one PlantBiMoE run per pooling; "
+                             "pretraining: pretrained vs random init (full, low-data, linear probe)")
     parser.add_argument("--out", default=None, help="default: reports/finetune_arabidopsis[_<study>][_quick]")
+    parser.add_argument("--init-from", default=PRETRAINED,
+                        help=f"pretraining study: the pretrained model (default: the shipped {PRETRAINED})")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--models", nargs="+", default=None, help="a subset of the study's models")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the tier's")
@@ -203,21 +278,23 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: plan, run what is missing, write the report."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    models = STUDIES[args.study]
+    models = pretraining_study(args.init_from) if args.study == "pretraining" else STUDIES[args.study]
     if args.models:
         unknown = sorted(set(args.models) - set(models))
         if unknown:
             raise SystemExit(f"unknown model(s) {unknown} in --study {args.study}: allowed {sorted(models)}")
         models = {name: models[name] for name in args.models}
     tier = TIERS[args.tier]
-    default_out = "reports/finetune_arabidopsis" + (f"_{args.study}" if args.study != "models" else "")
-    out = Path(args.out or default_out + ("_quick" if args.tier == "quick" else "")).resolve()
-    runs = plan(out, args.tasks, models, args.seeds or tier["seeds"], [*tier["overrides"], *args.set])
+    out = Path(args.out).resolve() if args.out else study_out(args.study, args.tier)
+    runs = plan(out, args.tasks, models, args.seeds or tier["seeds"], [*tier["overrides"], *args.set],
+                args.tier, share=args.out is None and not args.set)
     failed = 0 if args.report_only else run_all(runs, max(1, args.jobs))
     title = f"{args.study} study, {args.tier} tier"
     docs = Path(args.docs) if args.docs else None
-    report = finished(out, list(STUDIES[args.study]))
-    for path in write_report(out, report, title, docs, key=f"benchmark:{args.study}:{args.tier}"):
+    shared = [r for r in runs if not r.folder.is_relative_to(out) and (r.folder / RESULTS_FILE).is_file()]
+    report = in_table_order(finished(out, list(models)) + shared, list(models))
+    curve = full_training_cap(args.tier) if args.study == "pretraining" else None
+    for path in write_report(out, report, title, docs, f"benchmark:{args.study}:{args.tier}", curve):
         print(f"wrote {path}")
     if failed:
         print(f"{failed} run(s) failed: see their run.log; run again to retry them", file=sys.stderr)

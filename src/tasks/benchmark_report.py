@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from plantbimoe.atomic import atomic_path, atomic_text, atomic_write_text
+from tasks import pretraining_report
 from tasks.sequence import RESULTS_FILE
 
 FLOORS = ("kmer", "kmer+positional", "cnn")
@@ -150,21 +151,31 @@ def replace_block(doc: Path, key: str, body: str) -> None:
 
 
 def write_report(
-    out: Path, runs: Sequence[Any], title: str, docs: Path | None = None, key: str = "benchmark"
+    out: Path, runs: Sequence[Any], title: str, docs: Path | None = None, key: str = "benchmark",
+    curve_full_size: int | None = None,
 ) -> list[Path]:
-    """results.md, results.csv and results.png under `out` (and the block `key` in `docs`); the paths."""
+    """results.md, results.csv and results.png under `out` (and the block `key` in `docs`); the paths.
+
+    With `curve_full_size` (the pretraining study) the Markdown gains the pretrained-minus-random
+    table and the plot is the metric against the number of training examples instead of bars."""
     rows = summarise(runs)
     if not rows:
         return []
     out.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(rows, title)
+    if curve_full_size is not None:
+        verdict = pretraining_report.to_markdown(rows)
+        markdown += f"\n{verdict}" if verdict else ""
     md, table, png = out / "results.md", out / "results.csv", out / "results.png"
     atomic_write_text(md, markdown)
     with atomic_text(table) as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    plot(rows, png, title)
+    if curve_full_size is not None:
+        pretraining_report.plot_curves(rows, png, curve_full_size, title)
+    else:
+        plot(rows, png, title)
     written = [md, table, png]
     if docs is not None:
         replace_block(docs, key, markdown)

@@ -27,6 +27,18 @@ def peak_memory_gib(trainer: Trainer) -> float:
     return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
+def machine_name(trainer: Trainer) -> str:
+    """What ran the training: the GPU model and count, else the CPU model and core count."""
+    device = trainer.strategy.root_device
+    if device.type == "cuda":
+        import torch
+
+        return f"{trainer.world_size} x {torch.cuda.get_device_name(device)}"
+    from tasks.benchmark_report import machine
+
+    return machine()
+
+
 class PretrainSummary(Callback):
     """Prints and writes (``summary.json``) what a pretraining run achieved.
 
@@ -79,6 +91,7 @@ class PretrainSummary(Callback):
             "tokens_per_second": round((tokens - self._tokens_at_start) / max(elapsed, 1e-9), 1),
             "peak_memory_gib": round(peak_memory_gib(trainer), 3),
             "precision": str(trainer.precision),
+            "machine": machine_name(trainer),
             "val_loss": val_loss,
             "val_baseline_loss": baseline,
             "val_masked_acc": metrics.get("val/masked_acc"),

@@ -13,19 +13,22 @@ from torch import nn
 
 from plantbimoe.checkpoints import KeyReport, compare_keys
 from plantbimoe.pretrained import backbone_tensors
+from plantbimoe.shipped import resolve_model
 
 log = logging.getLogger(__name__)
 
 
 def load_backbone(backbone: nn.Module, path: str | Path, strict: bool = True) -> KeyReport:
-    """Copy the backbone tensors of checkpoint `path` into `backbone`.
+    """Copy the backbone tensors of checkpoint `path` (or a shipped model's short name) into `backbone`.
 
     The prefix (``model.backbone.`` for MLM runs, ``backbone.`` for fine-tuned runs, none for a
     bare backbone) is the one matching most of the backbone's keys. Missing, unexpected and
     mis-shaped keys are reported; with `strict` any of them raises before anything is copied.
     """
-    if not Path(path).exists():
-        raise FileNotFoundError(f"init_from: checkpoint not found: {path}")
+    try:
+        path = resolve_model(path)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"init_from: {error}") from None
     target = backbone.state_dict()
     prefix, source = backbone_tensors(path, target)
     report = compare_keys(target, source, prefix)

@@ -1,0 +1,138 @@
+"""Linear probe: frozen PlantBiMoE embeddings + L2 logistic (or ridge) regression, no fine-tuning.
+
+What pretraining put into the features, measured on a labelled dataset: each sequence is embedded
+once by the frozen backbone (the final hidden state, mean over the bases and the centre token,
+concatenated: the two poolings the task presets use), the features are standardised on train, and the L2
+strength is chosen on validation by the dataset's headline metric (the k-mer baseline's fit and
+evaluation, ``baselines.kmer``). ``init_from`` gives the backbone (a checkpoint, an exported folder
+or a shipped model's short name); without it the backbone is randomly initialised from ``seed``,
+which is the control every probe needs. Same overrides as train.py; results.json is labelled
+``probe-<source>`` (or ``task.run_label``):
+
+    python -m tasks.linear_probe experiment=finetune_arabidopsis init_from=arabidopsis-tiny
+    python -m tasks.linear_probe experiment=finetune_arabidopsis data/mpgb=embedded/tair10_lncrna seed=2
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from baselines.kmer import DEFAULT_ALPHAS, evaluate, fit_linear
+from datamodules.mpgb.sequences import LabeledSequences
+from plantbimoe import PlantBiMoEConfig
+from plantbimoe.inference.forward import forward_batches
+from plantbimoe.inference.runtime import Runtime
+from plantbimoe.mlm import PlantBiMoEForMaskedLM
+from plantbimoe.pooling import center_pool, masked_mean_pool
+from plantbimoe.pretrained import read_checkpoint
+from plantbimoe.task_types import metric_mode
+from plantbimoe.tokenizer import CLS_ID, SEP_ID, add_special_tokens
+from tasks.sequence import write_results
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+SPECIAL_IDS = (CLS_ID, SEP_ID)
+
+
+def frozen_model(init_from: str | None, backbone: DictConfig, seed: int) -> PlantBiMoEForMaskedLM:
+    """The backbone to probe: read from `init_from`, else randomly initialised from `seed`."""
+    if init_from:
+        return read_checkpoint(init_from).masked_lm()
+    torch.manual_seed(seed)
+    config = PlantBiMoEConfig.from_dict(OmegaConf.to_container(backbone, resolve=True))
+    return PlantBiMoEForMaskedLM(config).eval()
+
+
+def probe_features(model: PlantBiMoEForMaskedLM, data: LabeledSequences, runtime: Runtime) -> np.ndarray:
+    """(N, 2 d) float32: per sequence ([CLS] bases [SEP], one forward pass), the final hidden state
+    averaged over the bases and at the centre token: the mean and centre poolings of the heads."""
+    bounds = zip(data.offsets[:-1], data.offsets[1:], strict=True)
+    rows = [add_special_tokens(data.tokens[a:b]) for a, b in bounds]
+    out = np.zeros((len(rows), 2 * model.config.d_model), dtype=np.float32)
+    for index, output, mask in forward_batches(model, rows, runtime):
+        hidden = output.backbone.last_hidden_state.float()
+        ids = torch.as_tensor(np.stack([np.pad(rows[i], (0, mask.shape[1] - len(rows[i]))) for i in index]))
+        mean = masked_mean_pool(hidden, mask, ids, SPECIAL_IDS)
+        pooled = torch.cat([mean, center_pool(hidden, mask)], dim=1)
+        out[index] = pooled.numpy()
+    return out
+
+
+def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime,
+              alphas: tuple[float, ...] = DEFAULT_ALPHAS) -> tuple[dict[str, float], dict[str, float]]:
+    """Embed every split, fit on train for each alpha, keep the best on validation; return
+    (val + test metrics, {"alpha", "embed_seconds"})."""
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
+    start = time.perf_counter()
+    with torch.no_grad():
+        feats = {s: torch.from_numpy(probe_features(model, datamodule.splits[s], runtime)) for s in SPLITS}
+    embed_seconds = time.perf_counter() - start
+    mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
+    x = {s: (f - mean) / std for s, f in feats.items()}
+    y = {s: torch.from_numpy(datamodule.splits[s].labels) for s in SPLITS}
+    better = operator.gt if metric_mode(headline) == "max" else operator.lt
+    best = None
+    for alpha in alphas:
+        fitted = fit_linear(x["train"], y["train"], task_type, k, alpha)
+        val = evaluate(fitted, x["val"], y["val"], task_type, k, "val")
+        log.info("probe alpha=%g val/%s=%.4f", alpha, headline, val[f"val/{headline}"])
+        if best is None or better(val[f"val/{headline}"], best[1][f"val/{headline}"]):
+            best = (fitted, val, alpha)
+    fitted, val, alpha = best
+    metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}
+    metrics.update(evaluate(fitted, x["test"], y["test"], task_type, k, "test"))
+    return metrics, {"alpha": alpha, "embed_seconds": round(embed_seconds, 1)}
+
+
+def probe_label(cfg: DictConfig) -> str:
+    label = cfg.task.get("run_label")
+    if label:
+        return str(label)
+    return "probe-" + (Path(str(cfg.init_from)).name if cfg.get("init_from") else "random-init")
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point: the overrides of train.py (data, backbone, init_from, seed, task.run_label)."""
+    datamodule = hydra.utils.instantiate(cfg.data)
+    if not hasattr(datamodule, "splits"):
+        raise ValueError("the linear probe needs an MPGB-format dataset: select data/mpgb=<dataset>")
+    datamodule.prepare_data()
+    model = frozen_model(cfg.get("init_from"), cfg.backbone, int(cfg.seed))
+    runtime = Runtime(device=torch.device("cpu"), batch_size=int(cfg.data.batch_size))
+    metrics, chosen = run_probe(datamodule, model, runtime)
+    label = probe_label(cfg)
+    out = Path(cfg.paths.output_dir)
+    logger = TensorBoardLogger(save_dir=str(out), name="tensorboard", version="")
+    logger.log_hyperparams({"model": label, "init_from": str(cfg.get("init_from")), **chosen})
+    logger.log_metrics(metrics, step=0)
+    logger.finalize("success")
+    write_results(out, {
+        "dataset": datamodule.name,
+        "task_group": datamodule.task_group,
+        "task_type": datamodule.task_type,
+        "metric": datamodule.metric,
+        "label": label,
+        "seed": int(cfg.seed),
+        "init_from": cfg.get("init_from"),
+        "metrics": metrics,
+        **chosen,
+    })
+    headline = f"test/{datamodule.metric}"
+    log.info("%s on %s: %s = %.4f (%s)", label, datamodule.name, headline, metrics[headline], chosen)
+    return metrics[f"val/{datamodule.metric}_best"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""`python -m tasks.benchmark --study pretraining`: the plan (sizes, seeds, the shared random-init
+run), the verdict table, and an end-to-end run of the linear probes and a low-data pair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from datamodules.annotation_bench import ensure_benchmark
+from plantbimoe import PlantBiMoEConfig
+from plantbimoe.mlm import PlantBiMoEForMaskedLM
+from plantbimoe.pretrained import export_pretrained
+from tasks.benchmark import TIERS, main, plan, pretraining_study, study_out
+from tasks.pretraining_report import deltas, split_size
+
+MAX_PER_CLASS = 40
+
+
+def test_plan_shares_the_random_init_run_and_gives_low_data_three_seeds(tmp_path: Path) -> None:
+    models = pretraining_study("some-model")
+    runs = plan(tmp_path, ["splice_donor"], models, TIERS["full"]["seeds"], [], "full")
+    seeds = {name: sorted(r.seed for r in runs if r.model == name) for name in models}
+    assert seeds["plantbimoe-pretrained-n250"] == [1, 2, 3] and seeds["cnn-n1000"] == [1, 2, 3]
+    assert seeds["plantbimoe-pretrained"] == [1] and seeds["probe-pretrained"] == [1]
+    shared = next(r for r in runs if r.model == "plantbimoe")
+    assert shared.folder == study_out("models", "full") / "runs" / "splice_donor" / "plantbimoe" / "seed1"
+    pretrained = next(r for r in runs if r.model == "plantbimoe-pretrained-n250")
+    assert "init_from=some-model" in pretrained.command and "data.max_train_samples=250" in pretrained.command
+    alone = plan(tmp_path, ["splice_donor"], models, (1,), [], "quick", share=False)
+    assert all(r.folder.is_relative_to(tmp_path) for r in alone)
+
+
+def test_split_size_and_deltas() -> None:
+    assert split_size("plantbimoe-pretrained-n250") == ("plantbimoe-pretrained", 250)
+    assert split_size("kmer+positional") == ("kmer+positional", None)
+    rows = [
+        {"task": "t", "metric": "auroc", "model": m, "mean": v, "runs": 3, "std": 0.0}
+        for m, v in [("plantbimoe-n250", 0.6), ("plantbimoe-pretrained-n250", 0.7),
+                     ("plantbimoe", 0.9), ("plantbimoe-pretrained", 0.85), ("probe-pretrained", 0.8)]
+    ]
+    table = deltas(rows)
+    assert [(d["size"], round(d["delta"], 4)) for d in table] == [(250, 0.1), (None, -0.05)]
+
+
+@pytest.mark.slow
+def test_pretraining_study_runs_probes_and_a_low_data_pair(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ensure_benchmark(data / "bench" / "arabidopsis_thaliana", max_per_class=MAX_PER_CLASS)
+    model = export_pretrained(PlantBiMoEForMaskedLM(PlantBiMoEConfig.preset("tiny")), tmp_path / "pretrained")
+    out = tmp_path / "report"
+    chosen = ["probe-random-init", "probe-pretrained", "plantbimoe-n250", "plantbimoe-pretrained-n250"]
+    args = [
+        "--study", "pretraining", "--out", str(out), "--tasks", "splice_donor", "--seeds", "1",
+        "--init-from", str(model), "--models", *chosen, "--set", f"paths.data_dir={data}",
+        f"+data.prepare.max_per_class={MAX_PER_CLASS}", "trainer.max_steps=2", "trainer.val_check_interval=2",
+        "data.batch_size=8", "callbacks.progress_bar=null",
+    ]
+    assert main(args) == 0
+    runs = out / "runs" / "splice_donor"
+    for name in chosen:
+        results = json.loads((runs / name / "seed1" / "results.json").read_text())
+        assert results["label"] == name and 0.0 <= results["metrics"]["test/auroc"] <= 1.0
+    probe = json.loads((runs / "probe-pretrained" / "seed1" / "results.json").read_text())
+    assert probe["init_from"] == str(model) and probe["alpha"] > 0
+    text = (out / "results.md").read_text()
+    assert "Pretrained minus random init" in text
+    assert "| splice_donor | auroc | plantbimoe-pretrained vs plantbimoe | 250 |" in text
+    assert "| splice_donor | auroc | probe-pretrained vs probe-random-init | full cap |" in text
+    assert (out / "results.png").stat().st_size > 0
