@@ -68,7 +68,9 @@ def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> Non
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1.5, 3.4), squeeze=False)
+    width = 3.2 * len(tasks) + 2.2
+    fig, axes = plt.subplots(1, len(tasks), figsize=(width, 3.4), squeeze=False)
+    sizes = sorted({split_size(r["model"])[1] or full_size for r in rows})
     for ax, task in zip(axes[0], tasks, strict=True):
         task_rows = [r for r in rows if r["task"] == task]
         for model in CURVES:
@@ -82,6 +84,8 @@ def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> Non
             if probe:
                 ax.plot([full_size], [probe[0]["mean"]], marker=marker, linestyle="none", label=model)
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [f"{n:,}" + (" (cap)" if n == full_size else "") for n in sizes])
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("training examples", fontsize=8)
         ax.set_ylabel(f"test {task_rows[0]['metric']}", fontsize=8)
@@ -92,9 +96,10 @@ def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> Non
             if label not in labels:
                 handles.append(h)
                 labels.append(label)
-    fig.legend(handles, labels, fontsize=8, loc="center right")
+    legend_width = 2.0 / width  # inches kept for the legend, right of the panels
+    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1 - legend_width, 0.5))
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.tight_layout(rect=(0, 0, 1 - legend_width, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
