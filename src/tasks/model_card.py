@@ -22,6 +22,7 @@ import yaml
 
 from plantbimoe.atomic import atomic_path
 from plantbimoe.pretrained import export_pretrained, read_checkpoint
+from tasks.benchmark_report import replace_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="the model folder to write, e.g. src/plantbimoe/models/<name>")
     parser.add_argument("--name", default=None, help="the model's short name (default: the folder's name)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument("--docs", default=None,
+                        help="also put the card into this Markdown file (block model_card:<name>)")
     args = parser.parse_args(argv)
     try:
         out = export_run(Path(args.run), Path(args.out), args.name, args.overwrite)
@@ -161,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model_card: {error}", file=sys.stderr)
         return 1
     print(f"wrote {out} (config.json, model.safetensors, summary.json, README.md)")
+    if args.docs:
+        body = (out / "README.md").read_text().replace("\n# ", "\n### ").replace("\n## ", "\n#### ")
+        body = "###" + body[1:] if body.startswith("# ") else body
+        replace_block(Path(args.docs), f"model_card:{args.name or out.name}", body)
+        print(f"wrote {args.docs}")
     return 0
 
 

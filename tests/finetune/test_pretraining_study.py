@@ -52,7 +52,7 @@ def test_pretraining_study_runs_probes_and_a_low_data_pair(tmp_path: Path) -> No
     out = tmp_path / "report"
     chosen = ["probe-random-init", "probe-pretrained", "plantbimoe-n250", "plantbimoe-pretrained-n250"]
     args = [
-        "--study", "pretraining", "--out", str(out), "--tasks", "splice_donor", "--seeds", "1",
+        "--study", "pretraining", "--out", str(out), "--tasks", "splice_donor", "--seeds", "1", "--jobs", "2",
         "--init-from", str(model), "--models", *chosen, "--set", f"paths.data_dir={data}",
         f"+data.prepare.max_per_class={MAX_PER_CLASS}", "trainer.max_steps=2", "trainer.val_check_interval=2",
         "data.batch_size=8", "callbacks.progress_bar=null",
