@@ -19,23 +19,19 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Sequence
-from pathlib import Path
 
 import hydra
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
+from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_alpha, record_run, standardise
 from datamodules.mpgb.readers import LabeledSequences
 from plantbimoe.task_types import metric_mode
 from plantbimoe.tokenizer import A_ID, T_ID
-from tasks.metrics import build_metrics, metric_inputs, output_size
-from tasks.sequence import write_results
 
 log = logging.getLogger(__name__)
 DEFAULT_K = (2, 3, 4, 5)
-DEFAULT_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def kmer_frequencies(data: LabeledSequences, ks: Sequence[int] = DEFAULT_K) -> np.ndarray:
@@ -90,48 +86,6 @@ def features(
     return np.concatenate(blocks, axis=1)
 
 
-def fit_linear(
-    x: torch.Tensor, y: torch.Tensor, task_type: str, num_labels: int, alpha: float
-) -> torch.nn.Linear:
-    """Ridge regression (closed form) or L2-penalised logistic / softmax regression (L-BFGS)."""
-    model = torch.nn.Linear(x.shape[1], output_size(task_type, num_labels))
-    if task_type == "regression":
-        design = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
-        penalty = alpha * len(x) * torch.eye(design.shape[1], dtype=torch.float64)
-        penalty[-1, -1] = 0.0  # the intercept is not penalised
-        solution = torch.linalg.solve(design.T @ design + penalty, design.T @ y.double()[:, None])
-        model.weight.data, model.bias.data = solution[:-1].T.float(), solution[-1].float()
-        return model
-    torch.nn.init.zeros_(model.weight)
-    torch.nn.init.zeros_(model.bias)
-    optimizer = torch.optim.LBFGS(model.parameters(), max_iter=300, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        out = model(x)
-        if task_type == "multiclass":
-            loss = torch.nn.functional.cross_entropy(out, y.long())
-        else:
-            target = y.float() if task_type == "multilabel" else y.float()[:, None]
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(out, target)
-        loss = loss + alpha * model.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return model
-
-
-def evaluate(
-    model: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, task_type: str, num_labels: int, prefix: str
-) -> dict[str, float]:
-    """The task's metric collection on (x, y), keys ``<prefix>/<metric>``."""
-    metrics = build_metrics(task_type, num_labels)
-    with torch.no_grad():
-        metrics.update(*metric_inputs(task_type, model(x), y))
-    return {f"{prefix}/{name}": float(value) for name, value in metrics.compute().items()}
-
-
 def run_baseline(
     datamodule,
     ks: Sequence[int] = DEFAULT_K,
@@ -144,24 +98,17 @@ def run_baseline(
     datamodule.setup("fit")
     datamodule.setup("test")
     task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
-    y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in ("train", "val", "test")}
+    y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in SPLITS}
     better = operator.gt if metric_mode(headline) == "max" else operator.lt
     kmers = {split: kmer_frequencies(datamodule.splits[split], ks) for split in y}  # once for every width
     best = None
     for width in positional_widths:
         feats = {s: torch.from_numpy(features(datamodule.splits[s], ks, width, kmers[s])) for s in y}
-        mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
-        x = {split: (f - mean) / std for split, f in feats.items()}
-        for alpha in alphas:
-            model = fit_linear(x["train"], y["train"], task_type, k, alpha)
-            val = evaluate(model, x["val"], y["val"], task_type, k, "val")
-            log.info("kmer width=%d alpha=%g val/%s=%.4f", width, alpha, headline, val[f"val/{headline}"])
-            if best is None or better(val[f"val/{headline}"], best[1][f"val/{headline}"]):
-                best = (model, val, {"alpha": alpha, "positional_width": width}, x["test"])
-    model, val, chosen, x_test = best
-    metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}
-    metrics.update(evaluate(model, x_test, y["test"], task_type, k, "test"))
-    return metrics, chosen
+        fit = fit_best_alpha(standardise(feats), y, task_type, k, headline, alphas, f"kmer width={width}")
+        if best is None or better(fit.val_metric, best[0].val_metric):
+            best = (fit, width)
+    fit, width = best
+    return fit.metrics, {"alpha": fit.alpha, "positional_width": width}
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
@@ -182,27 +129,8 @@ def main(cfg: DictConfig) -> float:
         tuple(options.get("alphas", DEFAULT_ALPHAS)),
         widths,
     )
-    out = Path(cfg.paths.output_dir)
-    logger = TensorBoardLogger(save_dir=str(out), name="tensorboard", version="")
-    logger.log_hyperparams({"model": label, "k": list(options.get("k", DEFAULT_K)), **chosen})
-    logger.log_metrics(metrics, step=0)
-    logger.finalize("success")
-    write_results(
-        out,
-        {
-            "dataset": datamodule.name,
-            "task_group": datamodule.task_group,
-            "task_type": datamodule.task_type,
-            "metric": datamodule.metric,
-            "label": label,
-            "seed": int(cfg.seed),
-            "init_from": None,
-            "metrics": metrics,
-        },
-    )
-    headline = f"test/{datamodule.metric}"
-    log.info("%s on %s: %s = %.4f (%s)", label, datamodule.name, headline, metrics[headline], chosen)
-    return metrics[f"val/{datamodule.metric}_best"]
+    hparams = {"k": list(options.get("k", DEFAULT_K)), **chosen}
+    return record_run(cfg, datamodule, label, metrics, hparams, init_from=None)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,15 @@ which is the control every probe needs. Same overrides as train.py; results.json
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from pathlib import Path
 
 import hydra
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from baselines.kmer import DEFAULT_ALPHAS, evaluate, fit_linear
+from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_alpha, record_run, standardise
 from datamodules.mpgb.sequences import LabeledSequences
 from plantbimoe import PlantBiMoEConfig
 from plantbimoe.inference.forward import forward_batches
@@ -34,12 +32,9 @@ from plantbimoe.inference.runtime import Runtime
 from plantbimoe.mlm import PlantBiMoEForMaskedLM
 from plantbimoe.pooling import center_pool, masked_mean_pool
 from plantbimoe.pretrained import read_checkpoint
-from plantbimoe.task_types import metric_mode
 from plantbimoe.tokenizer import CLS_ID, SEP_ID, add_special_tokens
-from tasks.sequence import write_results
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 SPECIAL_IDS = (CLS_ID, SEP_ID)
 
 
@@ -73,26 +68,14 @@ def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime,
     (val + test metrics, {"alpha", "embed_seconds"})."""
     datamodule.setup("fit")
     datamodule.setup("test")
-    task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
     start = time.perf_counter()
     with torch.no_grad():
         feats = {s: torch.from_numpy(probe_features(model, datamodule.splits[s], runtime)) for s in SPLITS}
     embed_seconds = time.perf_counter() - start
-    mean, std = feats["train"].mean(0), feats["train"].std(0).clamp_min(1e-6)
-    x = {s: (f - mean) / std for s, f in feats.items()}
     y = {s: torch.from_numpy(datamodule.splits[s].labels) for s in SPLITS}
-    better = operator.gt if metric_mode(headline) == "max" else operator.lt
-    best = None
-    for alpha in alphas:
-        fitted = fit_linear(x["train"], y["train"], task_type, k, alpha)
-        val = evaluate(fitted, x["val"], y["val"], task_type, k, "val")
-        log.info("probe alpha=%g val/%s=%.4f", alpha, headline, val[f"val/{headline}"])
-        if best is None or better(val[f"val/{headline}"], best[1][f"val/{headline}"]):
-            best = (fitted, val, alpha)
-    fitted, val, alpha = best
-    metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}
-    metrics.update(evaluate(fitted, x["test"], y["test"], task_type, k, "test"))
-    return metrics, {"alpha": alpha, "embed_seconds": round(embed_seconds, 1)}
+    fit = fit_best_alpha(standardise(feats), y, datamodule.task_type, datamodule.num_labels,
+                         datamodule.metric, alphas, "probe")
+    return fit.metrics, {"alpha": fit.alpha, "embed_seconds": round(embed_seconds, 1)}
 
 
 def probe_label(cfg: DictConfig) -> str:
@@ -112,27 +95,8 @@ def main(cfg: DictConfig) -> float:
     model = frozen_model(cfg.get("init_from"), cfg.backbone, int(cfg.seed))
     runtime = Runtime(device=torch.device("cpu"), batch_size=int(cfg.data.batch_size))
     metrics, chosen = run_probe(datamodule, model, runtime)
-    label = probe_label(cfg)
-    out = Path(cfg.paths.output_dir)
-    logger = TensorBoardLogger(save_dir=str(out), name="tensorboard", version="")
-    logger.log_hyperparams({"model": label, "init_from": str(cfg.get("init_from")), **chosen})
-    logger.log_metrics(metrics, step=0)
-    logger.finalize("success")
-    write_results(out, {
-        "dataset": datamodule.name,
-        "task_group": datamodule.task_group,
-        "task_type": datamodule.task_type,
-        "metric": datamodule.metric,
-        "label": label,
-        "seed": int(cfg.seed),
-        "init_from": cfg.get("init_from"),
-        "metrics": metrics,
-        **chosen,
-    })
-    headline = f"test/{datamodule.metric}"
-    log.info("%s on %s: %s = %.4f (%s)", label, datamodule.name, headline, metrics[headline], chosen)
-    return metrics[f"val/{datamodule.metric}_best"]
-
+    hparams = {"init_from": str(cfg.get("init_from")), **chosen}
+    return record_run(cfg, datamodule, probe_label(cfg), metrics, hparams, cfg.get("init_from"))
 
 if __name__ == "__main__":
     main()

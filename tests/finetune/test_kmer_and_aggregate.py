@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.kmer import fit_linear, kmer_frequencies, main
+from baselines.kmer import kmer_frequencies, main
+from baselines.linear import fit_linear
 from datamodules.mpgb.readers import LabeledSequences
 from plantbimoe.tokenizer import encode
 from tasks.aggregate import aggregate, collect, to_markdown
