@@ -15,9 +15,11 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from plantbimoe.atomic import atomic_path
@@ -49,8 +51,26 @@ def read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     return summary, yaml.safe_load(config_file.read_text()), overrides
 
 
-def _loss_row(name: str, summary: dict[str, Any], split: str) -> str:
-    cells = [summary.get(f"{split}_{key}") for key in ("loss", "context_baseline_loss", "baseline_loss")]
+@dataclass
+class Kept:
+    """What the exported checkpoint itself records: its step, tokens seen and validation loss."""
+
+    step: int
+    tokens_seen: int | None
+    val_loss: float | None
+
+
+def kept_state(checkpoint: Path, monitor: str = "val/loss") -> Kept:
+    """Step, tokens and monitored validation loss stored in a Lightning checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    scores = [v.get("current_score") for k, v in state.get("callbacks", {}).items()
+              if k.startswith("ModelCheckpoint") and f"'monitor': '{monitor}'" in k]
+    score = next((float(x) for x in scores if x is not None), None)
+    return Kept(int(state["global_step"]), state.get("tokens_seen"), score)
+
+
+def _loss_row(name: str, loss: float | None, summary: dict[str, Any], split: str) -> str:
+    cells = [loss, *(summary.get(f"{split}_{key}") for key in ("context_baseline_loss", "baseline_loss"))]
     text = [f"{v:.4f}" if v is not None else "n/a" for v in cells]
     return f"| {name} | {' | '.join(text)} |"
 
@@ -70,7 +90,7 @@ def _species(config: dict[str, Any]) -> list[str]:
 
 
 def card(name: str, summary: dict[str, Any], config: dict[str, Any], overrides: list[str],
-         checkpoint: Path) -> str:
+         checkpoint: Path, kept: Kept) -> str:
     """The model card's Markdown."""
     s = summary
     command = " ".join(["python train.py", *[o for o in overrides if not o.startswith("hydra.")]])
@@ -96,7 +116,8 @@ def card(name: str, summary: dict[str, Any], config: dict[str, Any], overrides: 
         "token); "
         f"d_model {config['backbone']['d_model']}, {config['backbone']['n_layer']} BiMamba layers, "
         f"{config['backbone']['num_experts']} experts (top-{config['backbone']['num_experts_per_tok']}).",
-        f"- Weights from `{checkpoint.name}` (the best validation loss of the run).",
+        f"- Weights from `{checkpoint.name}`, the run's best validation loss: step {kept.step:,}"
+        + (f", {kept.tokens_seen:,} tokens seen." if kept.tokens_seen else "."),
         "",
         "## Training",
         "",
@@ -114,8 +135,9 @@ def card(name: str, summary: dict[str, Any], config: dict[str, Any], overrides: 
         "",
         "| split | PlantBiMoE | context-count floor (k bases each side) | base frequencies |",
         "|---|---|---|---|",
-        _loss_row("validation", s, "val"),
-        _loss_row("test", s, "test"),
+        _loss_row(f"validation, exported weights (step {kept.step:,})", kept.val_loss, s, "val"),
+        _loss_row(f"validation, end of the run (step {s['global_step']:,})", s.get("val_loss"), s, "val"),
+        _loss_row("test, exported weights", s.get("test_loss"), s, "test"),
         "",
         "The context-count floor predicts a masked base from the k unmasked bases on each side "
         f"(k = {config.get('task', {}).get('context_k')}), counted on the training windows with add-one "
@@ -141,7 +163,7 @@ def export_run(run: Path, out: Path, name: str | None = None, overwrite: bool = 
         raise ValueError(f"{checkpoint}: a fine-tuned model; the card describes a pretraining run")
     if out.is_file() or (out.is_dir() and any(out.iterdir()) and not overwrite):
         raise FileExistsError(f"{out} exists and is not an empty folder (--overwrite replaces it)")
-    text = card(name or out.name, summary, config, overrides, checkpoint)
+    text = card(name or out.name, summary, config, overrides, checkpoint, kept_state(checkpoint))
     with atomic_path(out, replace_folder=True) as tmp:  # the folder appears whole or not at all
         export_pretrained(model, tmp)
         shutil.copyfile(run / "summary.json", tmp / "summary.json")

@@ -61,7 +61,9 @@ def test_small_experiment_runs_and_exports_a_carded_model(
     out = export_run(run_dir, models / "toy-model")
     card = (out / "README.md").read_text()
     assert f"{summary['tokens_seen']:,} tokens seen" in card
-    assert f"| test | {summary['test_loss']:.4f} | {summary['test_context_baseline_loss']:.4f} |" in card
+    row = f"| test, exported weights | {summary['test_loss']:.4f} | {summary['test_context_baseline_loss']:.4f} |"
+    assert row in card
+    assert "validation, exported weights (step 3)" in card  # read from the checkpoint itself
     assert "python train.py experiment=pretrain_arabidopsis_small" in card
     assert json.loads((out / "summary.json").read_text()) == summary
 
@@ -109,6 +111,6 @@ def test_shipped_model_loads_and_matches_its_card(name: str) -> None:
     assert model.config.to_dict()["d_model"] == config["d_model"]
     card = (folder / "README.md").read_text()
     assert f"{summary['parameters_total']:,} parameters" in card
-    assert f"| validation | {summary['val_loss']:.4f} |" in card
+    assert f"end of the run (step {summary['global_step']:,}) | {summary['val_loss']:.4f} |" in card
     assert summary["test_loss"] < summary["test_context_baseline_loss"]  # the target
     assert PlantBiMoEConfig.from_dict(config).d_model == model.config.d_model
