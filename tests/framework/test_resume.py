@@ -51,17 +51,27 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return state["weights"]
 
 
+# the length curriculum of experiment=pretrain_arabidopsis_small, its switch between the resume point
+# (step 3) and the end: the resumed run must crop as the uninterrupted one did
+CURRICULUM = ["+callbacks.curriculum._target_=datamodules.shards.curriculum.SequenceLengthCurriculum",
+              "+callbacks.curriculum.stages=[[0,32],[4,64]]"]
+
+
 @pytest.mark.slow
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, embedded_shards: Path) -> None:
+@pytest.mark.parametrize("extra", [[], CURRICULUM], ids=["plain", "curriculum"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(
+    tmp_path: Path, embedded_shards: Path, extra: list[str]
+) -> None:
     shards = f"data.shards={embedded_shards}"
-    run(compose_config([*RUN, shards, *_keep(tmp_path / "straight")], tmp_path / "straight"))
+    args = [*RUN, *extra]
+    run(compose_config([*args, shards, *_keep(tmp_path / "straight")], tmp_path / "straight"))
 
     folder = tmp_path / "interrupted"
     target = f"{InterruptAt.__module__}.InterruptAt"
     stop = [f"+callbacks.interrupt._target_={target}", "+callbacks.interrupt.step=5"]
     try:
         with pytest.raises(SystemExit):  # Lightning exits 1 after a KeyboardInterrupt
-            run(compose_config([*RUN, shards, *stop], folder))
+            run(compose_config([*args, shards, *stop], folder))
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning leaves Ctrl-C ignored
     summary = (folder / "summary.json").read_text()
@@ -71,7 +81,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path, embedd
     loader_state = saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
     assert loader_state["batches"] == 3  # the stream position
 
-    run(compose_config([*RUN, shards, "ckpt_path=last", *_keep(folder)], folder))
+    run(compose_config([*args, shards, "ckpt_path=last", *_keep(folder)], folder))
     straight, resumed = _weights(tmp_path / "straight"), _weights(folder)
     assert straight.keys() == resumed.keys()
     different = [k for k in straight if not torch.equal(straight[k], resumed[k])]
