@@ -7,6 +7,7 @@ notebooks/README.md), so the docs cannot drift from the code:
 - ``plantbimoe ...`` and ``python -m <project module> ...``: the whole line is parsed by the tool's own
   argument parser (options, choices, positionals); cheap ones also run for real in a temporary folder.
 - ``python -m <other module>``: its ``--help`` runs; ``python -c CODE``: runs.
+- ``python benchmarks/SCRIPT.py OPTIONS``: the script parses the options, then ``--help`` ends it.
 - ``make TARGET``: TARGET is listed by ``make help``. ``pip install``: named extras exist and named
   packages are the project's (pyproject, Makefile or constraints).
 - YAML blocks whose header comment names a ``conf/`` file: the tests compose from a copy of conf/ with
@@ -256,6 +257,13 @@ def test_documented_command(where: str, command: str, conf_dir: Path, tmp_path: 
             parse_only(main, args[2:], monkeypatch)
             if line.startswith(REAL_RUNS):
                 assert main(args[2:]) == 0
+    elif program == "python" and args[:1] and args[0].startswith("benchmarks/") and args[0].endswith(".py"):
+        script = ROOT / args[0]
+        assert script.is_file(), f"{where}: {args[0]} does not exist"
+        # argparse checks the options given before --help (names, choices, types), then exits 0
+        done = subprocess.run([sys.executable, str(script), *args[1:], "--help"], capture_output=True,
+                              text=True, env={**os.environ, **env})
+        assert done.returncode == 0, f"{where}: `{line}` rejected: {done.stderr[-500:]}"
     elif program == "python" and args[:1] == ["-c"]:
         subprocess.run([sys.executable, *args], check=True, capture_output=True, env={**os.environ, **env})
     elif program == "plantbimoe":

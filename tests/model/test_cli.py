@@ -23,7 +23,7 @@ def test_info_config_path_and_bad_name(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["info", str(GOLDEN_DIR / "config.json")]) == 0
     assert "d_model:         64" in capsys.readouterr().out
     assert main(["info", "no-such-preset"]) == 2
-    assert "available: base, tiny" in capsys.readouterr().err
+    assert "available: base, small, tiny" in capsys.readouterr().err
 
 
 def test_library_imports_neither_lightning_nor_hydra() -> None:

@@ -47,7 +47,7 @@ def test_tiny_preset() -> None:
     tiny = PlantBiMoEConfig.preset("tiny")
     assert (tiny.d_model, tiny.n_layer, tiny.intermediate_size) == (128, 4, 256)
     assert (tiny.num_experts, tiny.num_experts_per_tok) == (4, 1)
-    with pytest.raises(ValueError, match="available: base, tiny"):
+    with pytest.raises(ValueError, match="available: base, small, tiny"):
         PlantBiMoEConfig.preset("huge")
 
 
