@@ -86,7 +86,7 @@ LOW_DATA_SIZES = (250, 1000)
 def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
     """Pretrained vs random init at equal fine-tuning budget: linear probes of frozen features,
     250 and 1,000 training examples (3 seeds, beside the floors) and full data (1 seed; the
-    random-init run is the models study's). Listed cheapest and most telling first: a stopped
+    random-init and floor runs are the models study's). Listed cheapest and most telling first: a stopped
     command leaves the probes and the 250-example pairs."""
     pretrained = (f"init_from={init_from}",)
     inits = {"plantbimoe": (), "plantbimoe-pretrained": pretrained}
@@ -103,7 +103,9 @@ def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
         if n == LOW_DATA_SIZES[0]:
             models["plantbimoe-pretrained"] = Model(
                 "train", (*pretrained, "task.run_label=plantbimoe-pretrained"), (1,))
-            models["plantbimoe"] = Model("train", MODELS["plantbimoe"].overrides, (1,), shared_with="models")
+            for shared in ("plantbimoe", "kmer+positional", "cnn"):  # full data: the models study's runs
+                floor = MODELS[shared]
+                models[shared] = Model(floor.runner, floor.overrides, (1,), shared_with="models")
     return models
 
 
