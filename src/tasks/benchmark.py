@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: plan, run what is missing, write the report."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    models = pretraining_study(args.init_from) if args.study == "pretraining" else STUDIES[args.study]
+    study = pretraining_study(args.init_from) if args.study == "pretraining" else STUDIES[args.study]
+    models = study
     if args.models:
         unknown = sorted(set(args.models) - set(models))
         if unknown:
@@ -288,13 +289,16 @@ def main(argv: list[str] | None = None) -> int:
         models = {name: models[name] for name in args.models}
     tier = TIERS[args.tier]
     out = Path(args.out).resolve() if args.out else study_out(args.study, args.tier)
-    runs = plan(out, args.tasks, models, args.seeds or tier["seeds"], [*tier["overrides"], *args.set],
-                args.tier, share=args.out is None and not args.set)
+    seeds, overrides = args.seeds or tier["seeds"], [*tier["overrides"], *args.set]
+    share = args.out is None and not args.set
+    runs = plan(out, args.tasks, models, seeds, overrides, args.tier, share)
     failed = 0 if args.report_only else run_all(runs, max(1, args.jobs))
     title = f"{args.study} study, {args.tier} tier"
     docs = Path(args.docs) if args.docs else None
-    shared = [r for r in runs if not r.folder.is_relative_to(out) and (r.folder / RESULTS_FILE).is_file()]
-    report = in_table_order(finished(out, list(models)) + shared, list(models))
+    # the report covers the whole study, whichever models and seeds this invocation ran
+    every = plan(out, TASKS, study, TIERS[args.tier]["seeds"], overrides, args.tier, share)
+    shared = [r for r in every if not r.folder.is_relative_to(out) and (r.folder / RESULTS_FILE).is_file()]
+    report = in_table_order(finished(out, list(study)) + shared, list(study))
     curve = full_training_cap(args.tier) if args.study == "pretraining" else None
     for path in write_report(out, report, title, docs, f"benchmark:{args.study}:{args.tier}", curve):
         print(f"wrote {path}")
