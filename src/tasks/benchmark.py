@@ -155,7 +155,7 @@ def plan(
     own `seeds` (when the tier has several) replace `seeds`. With `share` false (another output
     folder or extra overrides) every run lives under `out`."""
     runs = []
-    for seed in sorted(set(seeds).union(*(m.seeds or () for m in models.values()))):
+    for seed in seeds:
         for task in tasks:
             for name, model in models.items():
                 own = model.seeds if model.seeds and len(seeds) > 1 else seeds
