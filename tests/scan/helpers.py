@@ -41,7 +41,7 @@ def make_inputs(
 def run(ins: dict[str, torch.Tensor], backend: str, **kw) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     """Output and gradients w.r.t. every input, for a fixed pseudo-random upstream gradient."""
     y = selective_scan(**ins, backend=backend, **kw)
-    gy = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape).flip(-1)
+    gy = torch.linspace(-1, 1, y.numel(), dtype=y.dtype, device=y.device).reshape(y.shape).flip(-1)
     return y, torch.autograd.grad(y, list(ins.values()), gy)
 
 
