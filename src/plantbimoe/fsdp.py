@@ -22,8 +22,10 @@ def fully_shard_blocks(roots: list[nn.Module], mesh: DeviceMesh, reshard_after_f
     rest: embeddings, final norm, heads).
 
     ``mesh`` is a 1-d mesh over the data-parallel ranks (a 2-d one gives hybrid sharding:
-    replicated along the first dimension, sharded along the second). Modules already sharded are
-    left as they are, so calling it again (fit, then test) is a no-op.
+    replicated along the first dimension, sharded along the second). ``reshard_after_forward``
+    applies to the blocks; the roots keep their parameters gathered from forward to backward (they
+    are small, and the backward starts with them). Modules already sharded are left as they are,
+    so calling it again (fit, then test) is a no-op.
     """
     try:
         from torch.distributed.fsdp import FSDPModule, fully_shard
@@ -34,4 +36,4 @@ def fully_shard_blocks(roots: list[nn.Module], mesh: DeviceMesh, reshard_after_f
     blocks = [m for root in roots for m in root.modules() if isinstance(m, units)]
     for module in (*blocks, *roots):
         if not isinstance(module, FSDPModule):  # idempotent: Lightning calls configure_model again for test
-            fully_shard(module, mesh=mesh, reshard_after_forward=reshard_after_forward)
+            fully_shard(module, mesh=mesh, reshard_after_forward=reshard_after_forward and module in blocks)

@@ -44,7 +44,8 @@ class OptimizedTask(LightningModule):
         from plantbimoe.fsdp import fully_shard_blocks
 
         roots = [m for m in self.children() if next(m.parameters(), None) is not None]
-        fully_shard_blocks(roots, self.device_mesh["data_parallel"])
+        reshard = getattr(self.trainer.strategy, "reshard_after_forward", True)
+        fully_shard_blocks(roots, self.device_mesh["data_parallel"], reshard_after_forward=reshard)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep torch's random state (dropout) so a resumed run continues the same draws."""
