@@ -15,7 +15,9 @@
 #            tokens/s, peak memory, MFU                                             -> model.json
 #   fsdp2    ~50 base steps, trainer=fsdp2 on 1 GPU, bf16-mixed, then `plantbimoe export` and a
 #            reload compared with the checkpoint                                    -> fsdp2.json
-# steps.json holds each step's status and seconds and the environment; gpu_check.log all output
+# steps.json holds each step's status and seconds and the environment; gpu_check.log all output.
+# ONLY=REGEX runs only the steps whose names match (install and environment always run), e.g.
+# ONLY='^fsdp2'; FSDP2_OVERRIDES='a=b c=d' adds Hydra overrides to the fsdp2 training run.
 # (7 files: the device tool returns at most 8). The wheels (hydra-core, omegaconf, antlr4, optuna
 # and its dependencies, webdataset) are the packages the device image lacks.
 set -uo pipefail
@@ -35,7 +37,9 @@ step() {  # step NAME SECONDS CMD...: run CMD within min(SECONDS, time left); re
   local name=$1 limit=$2 start=$SECONDS rc status
   shift 2
   ((limit > DEADLINE - SECONDS)) && limit=$((DEADLINE - SECONDS))
-  if ((limit < 5)); then
+  if [[ -n ${ONLY:-} && ! $name =~ ^(install|environment)$ && ! $name =~ $ONLY ]]; then
+    rc=-1 status="skipped: not in ONLY"
+  elif ((limit < 5)); then
     rc=-1 status="skipped: out of time"
   else
     echo "=== $name (limit ${limit}s) $(date -u +%H:%M:%S)" | tee -a "$LOG"
@@ -257,7 +261,7 @@ fsdp2_train() {
       data.window_length=2048 data.batch_size=8 data.val_windows=32 trainer.max_steps=50 trainer.val_check_interval=25)
   fi
   "$PY" train.py trainer=fsdp2 trainer.devices=1 data/pretrain=arabidopsis_fasta logger=csv test=false \
-    trainer.log_every_n_steps=1 "hydra.run.dir=$TMP/fsdp2" "${args[@]}"
+    trainer.log_every_n_steps=1 "hydra.run.dir=$TMP/fsdp2" "${args[@]}" ${FSDP2_OVERRIDES:-}
 }
 
 fsdp2_export() {
@@ -353,7 +357,7 @@ if [[ $MODE == dry ]]; then MODEL_BACKENDS=(numba torch); else MODEL_BACKENDS=(t
 step "model_${MODEL_BACKENDS[0]}" 110 model_bench "${MODEL_BACKENDS[0]}"
 for backend in "${MODEL_BACKENDS[@]:1}"; do step "model_$backend" 60 model_bench "$backend"; done
 step model 15 model_merge
-step fsdp2_train 100 fsdp2_train
+step fsdp2_train 150 fsdp2_train
 step fsdp2_export 30 fsdp2_export
 step fsdp2 30 fsdp2_check
 step scan 60 scan_times

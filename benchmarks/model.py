@@ -266,27 +266,35 @@ def main() -> None:
                     prev[size, mode, dtype] = {**key, **res}
                     results.append(prev[size, mode, dtype])
                     print(f"{size:5s} {mode:5s} L={L:6d} {dtype:8s}: {cell(results[-1])}", flush=True)
+                    save(args, machine, results, complete=False)  # a run cut short keeps what it measured
+    peak = save(args, machine, results, complete=True)
+    print("\n" + render(results, peak) + "\n\n" + render_ratios(dtype_ratios(results)) + "\n\n" + render_parts(results))
+    print(f"\nwrote {args.out}")
+
+
+def save(args: argparse.Namespace, machine: dict | None, results: list[dict], complete: bool) -> float | None:
+    """Add MFU to the results and write the JSON (``complete``: False while configs remain);
+    returns the device's bf16 peak TFLOP/s (None when unknown)."""
     device_name = next((r["device_name"] for r in results if "device_name" in r), "")
     for r in results:
         peak = peak_tflops(device_name, r["dtype"], args.peak_tflops)
         if r["status"] == "ok" and peak and "model_tflops_per_s" in r:
             r["mfu"] = r["model_tflops_per_s"] / peak
     peak = peak_tflops(device_name, "bfloat16", args.peak_tflops)
-    ratios = dtype_ratios(results)
-    print("\n" + render(results, peak) + "\n\n" + render_ratios(ratios) + "\n\n" + render_parts(results))
     write_json(
         args.out,
         {
             "benchmark": "model",
+            "complete": complete,
             "machine": machine,
             "loadavg_at_end": os.getloadavg(),
             "args": {k: v for k, v in vars(args).items() if k != "child"},
             "peak_tflops": peak,
-            "ratios": ratios,
+            "ratios": dtype_ratios(results),
             "results": results,
         },
     )
-    print(f"\nwrote {args.out}")
+    return peak
 
 
 def cell(r: dict[str, Any]) -> str:
