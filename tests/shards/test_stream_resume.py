@@ -39,6 +39,7 @@ def test_shuffle_order_skips_to_the_same_tail() -> None:
 @pytest.mark.parametrize(("workers", "options"), [
     (0, {}),
     (2, {}),
+    (2, {"shard_interleave": 3}),
     (0, {"resampled": True, "windows_per_epoch": 120, "species_weights": {"sp_a": 1.0, "sp_b": 1.0}}),
 ])
 def test_restored_loader_continues_the_uninterrupted_stream(built: tuple, workers: int,

@@ -99,7 +99,8 @@ class ShardDataModule(LightningDataModule):
                  window_length: int | None = None, batch_size: int = 8, num_workers: int = 0,
                  rc_prob: float = 0.3, mlm_probability: float = 0.15, mask_token_fraction: float = 0.8,
                  random_token_fraction: float = 0.1, shuffle_buffer: int = 1000, shard_shuffle: bool = True,
-                 resampled: bool = False, train_windows_per_epoch: int | None = None,
+                 shard_interleave: int = 1, resampled: bool = False,
+                 train_windows_per_epoch: int | None = None,
                  species_weighting: str = "bp", temperature: float = 1.0, val_windows: int | None = 64,
                  test_windows: int | None = 64, seed: int = 0, add_special_tokens: bool = True,
                  pad_to_multiple_of: int | None = None, pin_memory: bool = False,
@@ -122,6 +123,7 @@ class ShardDataModule(LightningDataModule):
         self.genomes_root, self.build_processes = genomes_root, build_processes
         self.window_length, self.batch_size, self.num_workers = window_length, batch_size, num_workers
         self.rc_prob, self.shuffle_buffer, self.shard_shuffle = rc_prob, shuffle_buffer, shard_shuffle
+        self.shard_interleave = shard_interleave
         self.resampled, self.train_windows_per_epoch = resampled, train_windows_per_epoch
         self.species_weighting, self.temperature = species_weighting, temperature
         self.limits = {"val": val_windows, "test": test_windows}
@@ -199,7 +201,7 @@ class ShardDataModule(LightningDataModule):
                 self.index.shards(split), self.index.window_length, self.batch_size, self.collators[split],
                 training=training, seed=self.seed, rc_prob=self.rc_prob, crop_length=self.length,
                 shuffle_buffer=self.shuffle_buffer, shard_shuffle=self.shard_shuffle,
-                resampled=self.resampled,
+                shard_interleave=self.shard_interleave, resampled=self.resampled,
                 windows_per_epoch=self.train_windows_per_epoch, species_weights=weights,
                 max_windows=None if training else self.limits[split], add_special=self.add_special)
         self.datasets[split].set_topology(*self._topology(), self.num_workers)

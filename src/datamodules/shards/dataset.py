@@ -2,12 +2,16 @@
 
 Every (rank, worker) pair is a "slot"; there are world_size * num_workers of them.
 
-- `epoch` sampling (default): the shards are put in a seeded order that changes every epoch; the
-  windows of that order form one sequence which is cut into equal contiguous ranges, one per
-  slot (a range may start or end inside a shard). Slots never share a window; together they
-  cover the epoch except the remainder of the division (fewer windows than slots, a different
-  few every epoch). Every slot yields the same number of batches, so DDP ranks stay in step.
-  `windows_per_epoch`, if set, shortens an epoch to the first windows of that order.
+- `epoch` sampling (default): the shards are put in a seeded order that changes every epoch and
+  read `shard_interleave` at a time: the windows of each group of that many shards are merged
+  in proportion to the shards' sizes (each shard's windows in order, all shards of the group
+  advancing together), so a batch mixes the group's species and regions instead of walking one
+  shard of one genome after another (1: the shards one after the other). The groups' windows
+  form one sequence which is cut into equal contiguous ranges, one per slot (a range may start
+  or end inside a group). Slots never share a window; together they cover the epoch except the
+  remainder of the division (fewer windows than slots, a different few every epoch). Every
+  slot yields the same number of batches, so DDP ranks stay in step. `windows_per_epoch`, if
+  set, shortens an epoch to the first windows of that sequence.
 - `resampled` sampling: an endless stream per slot; each window first draws a species by its
   weight, then comes from that species' shards drawn with replacement. An epoch is
   `windows_per_epoch` windows.
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,27 +42,27 @@ from datamodules.shards.stream import Ref, shuffled
 from plantbimoe.tokenizer import add_special_tokens, reverse_complement
 
 
-@dataclass(frozen=True)
-class Piece:
-    """Windows skip .. skip + take - 1 of shard `shard` (index in the split's shard list)."""
-
-    shard: int
-    skip: int
-    take: int
-
-
-def cut_range(counts: Sequence[int], order: Sequence[int], start: int, stop: int) -> list[Piece]:
-    """Pieces covering positions [start, stop) of the shards' windows concatenated in `order`."""
-    pieces, position = [], 0
-    for shard in order:
-        n = counts[shard]
-        lo, hi = max(start, position), min(stop, position + n)
+def interleaved_range(counts: Sequence[int], order: Sequence[int], group: int, start: int, stop: int,
+                      rng: np.random.Generator) -> Iterator[tuple[int, int]]:
+    """(shard, window) at positions [start, stop) of the shards in `order`, taken `group` at a time,
+    each group's windows merged in proportion to the shards' sizes: window i of a shard of n
+    windows sits at (i + u) / n, u uniform per shard from `rng`, so every shard of a group is read
+    in order and all of them advance together (group 1: the shards one after the other). Only the
+    groups that overlap the range are built."""
+    position = 0
+    for g in range(0, len(order), group):
+        members = np.asarray(order[g:g + group], dtype=np.int64)
+        sizes = np.asarray([counts[m] for m in members], dtype=np.int64)
+        offsets = rng.random(len(members))  # drawn for every group: the same draws whatever the range
+        lo, hi = max(start, position), min(stop, position + int(sizes.sum()))
         if lo < hi:
-            pieces.append(Piece(int(shard), lo - position, hi - lo))
-        position += n
+            local = np.concatenate([np.arange(n, dtype=np.int64) for n in sizes])
+            key = (local + np.repeat(offsets, sizes)) / np.repeat(sizes, sizes)
+            merged = np.argsort(key, kind="stable")[lo - position:hi - position]
+            yield from zip(np.repeat(members, sizes)[merged].tolist(), local[merged].tolist(), strict=True)
+        position += int(sizes.sum())
         if position >= stop:
-            break
-    return pieces
+            return
 
 
 def slot_range(total: int, slot: int, slots: int, drop_remainder: bool) -> tuple[int, int]:
@@ -95,7 +98,7 @@ class ShardWindowDataset(IterableDataset):
     def __init__(self, shards: Sequence[ShardRef], window_length: int, batch_size: int,
                  collator: MLMCollator, training: bool = True, seed: int = 0, rc_prob: float = 0.3,
                  crop_length: int | None = None, shuffle_buffer: int = 1000, shard_shuffle: bool = True,
-                 resampled: bool = False, windows_per_epoch: int | None = None,
+                 shard_interleave: int = 1, resampled: bool = False, windows_per_epoch: int | None = None,
                  species_weights: dict[str, float] | None = None, max_windows: int | None = None,
                  add_special: bool = True) -> None:
         if not shards:
@@ -108,7 +111,10 @@ class ShardWindowDataset(IterableDataset):
                                                                                       windows_per_epoch)
         self.batch_size, self.collator, self.training = batch_size, collator, training
         self.seed, self.rc_prob, self.add_special = seed, rc_prob, add_special
+        if shard_interleave < 1:
+            raise ValueError(f"shard_interleave must be >= 1 (shards read at a time), got {shard_interleave}")
         self.shuffle_buffer, self.shard_shuffle = shuffle_buffer, shard_shuffle
+        self.shard_interleave = shard_interleave
         self.resampled, self.windows_per_epoch = resampled, windows_per_epoch
         if resampled and not windows_per_epoch:
             raise ValueError("resampled sampling needs windows_per_epoch")
@@ -174,7 +180,8 @@ class ShardWindowDataset(IterableDataset):
         return {"slots": self.slots, "seed": self.seed, "shuffle_buffer": self.shuffle_buffer,
                 "batch_size": self.batch_size, "windows": self.total, "resampled": self.resampled,
                 "epoch_windows": self.epoch_windows, "windows_per_epoch": self.windows_per_epoch,
-                "shard_shuffle": self.shard_shuffle, "species_weights": self.species_weights}
+                "shard_shuffle": self.shard_shuffle, "shard_interleave": self.shard_interleave,
+                "species_weights": self.species_weights}
 
     def _skipped_windows(self) -> int:
         """Windows this slot already delivered: batches go round-robin over the rank's workers."""
@@ -197,12 +204,11 @@ class ShardWindowDataset(IterableDataset):
         if self.shard_shuffle:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
         start, stop = slot_range(self.epoch_windows, slot, self.slots, drop_remainder=True)
-        position = 0
-        for piece in cut_range(self.counts, order, start, stop):
-            first = epoch * self.total + int(self.first_id[piece.shard]) + piece.skip
-            for i in range(piece.take):
-                yield Ref(position, first + i, piece.shard, piece.skip + i)
-                position += 1
+        base = epoch * self.total
+        rng = np.random.default_rng([self.seed, epoch, 0x494C56])
+        pairs = interleaved_range(self.counts, order, self.shard_interleave, start, stop, rng)
+        for position, (shard, local) in enumerate(pairs):
+            yield Ref(position, base + int(self.first_id[shard]) + local, shard, local)
 
     def _resampled(self, slot: int, epoch: int) -> Iterator[Ref]:
         """Each window draws a species by weight; each species reads whole shards drawn by size."""
