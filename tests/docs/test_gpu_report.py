@@ -20,8 +20,9 @@ def test_committed_report_is_the_rendered_one(run: Path, tmp_path: Path) -> None
     copy = tmp_path / run.name
     shutil.copytree(run, copy)
     (copy / "README.md").unlink()
-    subprocess.run([sys.executable, "benchmarks/gpu_report.py", str(copy)], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "benchmarks/gpu_report.py", str(copy)], cwd=ROOT, check=True, capture_output=True
+    )
     rendered = (copy / "README.md").read_text().replace(copy.as_posix(), run.relative_to(ROOT).as_posix())
     assert rendered == (run / "README.md").read_text()
     assert "## Targets" in rendered and "| golden logits on CUDA within 1e-3 |" in rendered

@@ -67,4 +67,3 @@ def test_sharded_gradients_equal_the_unsharded_model(process_group: None, reshar
     assert len(grads) > 20
     for name, param in sharded.named_parameters():
         torch.testing.assert_close(full(param.grad), grads[name].grad, rtol=1e-6, atol=1e-6, msg=name)
-
