@@ -195,7 +195,7 @@ def measure(backend):
     return y, {"fwd_ms": f, "fwdbwd_ms": fb, "fwdbwd_tokens_per_s": b * L / fb * 1e3}
 
 configs = [] if not triton_available() else [(16, (4, 4), (4, 4))] if dry else [
-    (64, (4, 8), (4, 8)), (64, (2, 4), (2, 4)), (32, (4, 4), (4, 4)), (128, (2, 8), (2, 8))]
+    (32, (4, 4), (4, 4)), (64, (2, 4), (2, 4)), (32, (2, 4), (2, 4)), (64, (4, 8), (4, 8))]
 results, y0 = {}, None
 for chunk, fwd_launch, bwd_launch in configs:
     key = f"triton chunk={chunk} fwd={fwd_launch} bwd={bwd_launch}"

@@ -28,15 +28,17 @@ from plantbimoe import optional_kernels
 
 Tensor = torch.Tensor
 
-# Launch settings: first choices (no register spills for sm_90), not yet timed on a GPU;
-# benchmarks/gpu_check.sh times alternatives.
-CHUNK = 64
+# Launch settings: the fastest forward+backward of the four that benchmarks/gpu_check.sh timed on
+# an H200 (bf16, batch 1, d_inner 1,024, d_state 16, L 8,192: 3.4 ms, against 3.7-4.4 ms for the
+# others; benchmarks/results/gpu/2026-12-04/scan.json). The forward alone is 0.2 ms slower than
+# with 64-step chunks; training time is what counts.
+CHUNK = 32
 """Steps per chunk (a power of two): the scan's tile length and the spacing of kept states."""
 
-FORWARD_LAUNCH = (4, 8)
+FORWARD_LAUNCH = (4, 4)
 """(channels per program, warps per program) of the forward kernel."""
 
-BACKWARD_LAUNCH = (4, 8)
+BACKWARD_LAUNCH = (4, 4)
 """(channels per program, warps per program) of the backward kernel."""
 
 
