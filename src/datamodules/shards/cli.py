@@ -3,6 +3,7 @@
     plantbimoe-shards build conf/manifests/arabidopsis.yaml data/shards/arabidopsis
     plantbimoe-shards build MANIFEST OUT --window-length 32768 --overlap 128 --processes 16
     plantbimoe-shards info data/shards/arabidopsis        # or an s3:// / https:// / pipe: location
+    plantbimoe-shards plan data/shards/arabidopsis --batch-size 16 --steps 1800 --seed 42
 
 Parameters not given on the command line come from the manifest's `build:` section, then from
 the defaults (32,768-bp windows, 128-bp overlap, <= 2% N, 256 MiB shards, 2.5% + 2.5% held out).
@@ -18,6 +19,7 @@ import sys
 from dataclasses import fields
 
 from datamodules.shards.builder import build_shards
+from datamodules.shards.composition import render, species_per_span
 from datamodules.shards.index import ShardIndex
 from datamodules.shards.manifest import ManifestError, load_manifest, parse_size
 from datamodules.shards.splits import SPLITS, SplitError
@@ -41,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         build.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
     info = commands.add_parser("info", help="summarise a shard index")
     info.add_argument("location", help="shard folder or URL")
+    plan = commands.add_parser("plan", help="species mix of each span of steps of a training stream")
+    plan.add_argument("location", help="shard folder or URL")
+    plan.add_argument("--batch-size", type=int, required=True, help="windows per step (data.batch_size)")
+    plan.add_argument("--steps", type=int, required=True, help="optimizer steps (trainer.max_steps)")
+    plan.add_argument("--seed", type=int, required=True, help="the run's seed")
+    plan.add_argument("--interleave", type=int, default=16, help="data.shard_interleave (default 16)")
+    plan.add_argument("--span", type=int, default=100, help="steps per row (default 100)")
     return parser
 
 
@@ -66,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             print(_summary(ShardIndex.load(args.location)))
+            return 0
+        if args.command == "plan":
+            index = ShardIndex.load(args.location)
+            spans = species_per_span(index, args.batch_size, args.steps, args.seed, args.interleave, args.span)
+            print(render(spans, args.span))
             return 0
         manifest = load_manifest(args.manifest, args.genomes_root)
         values = {**manifest.build, **{k: getattr(args, k) for k in _TYPES if getattr(args, k) is not None}}
