@@ -27,6 +27,9 @@ class InterruptAt(Callback):
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: object) -> None:
         if trainer.global_step == self.step:
+            # a suite started in the background (`make test &`) inherits SIGINT ignored: Ctrl-C's
+            # handler first, as in a terminal
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.kill(os.getpid(), signal.SIGINT)
 
 
