@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     study = pretraining_study(args.init_from) if args.study == "pretraining" else STUDIES[args.study]
-    models = study
+    models = dict(study)
     if args.models:
         unknown = sorted(set(args.models) - set(models))
         if unknown:

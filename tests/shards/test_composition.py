@@ -24,7 +24,9 @@ def test_spans_count_every_window_of_the_steps_and_interleaving_mixes_species(bu
     assert sum(len(c) == 1 for c in one) >= steps - len(index.shards("train"))
 
 
-def test_plan_command_prints_a_table_and_refuses_bad_numbers(built: tuple, capsys: pytest.CaptureFixture) -> None:
+def test_plan_command_prints_a_table_and_refuses_bad_numbers(
+    built: tuple, capsys: pytest.CaptureFixture
+) -> None:
     out, _ = built
     assert main(["plan", str(out), "--batch-size", "2", "--steps", "6", "--seed", "1", "--span", "3"]) == 0
     table = capsys.readouterr().out

@@ -90,7 +90,7 @@ def test_training_windows_are_crops_and_reverse_complements_of_the_source(built:
     sources = {**genomes["sp_a"], **genomes["sp_b"]}
     dataset = _dataset(out, rc_prob=0.5, crop_length=40, shuffle_buffer=0)
     flips = 0
-    for key, raw in _raw(dataset, list(dataset._epoch(0, 0))[:40]):
+    for key, raw in _raw(dataset, list(dataset.epoch_plan(0, 0))[:40]):
         sample = dataset._sample(key, raw, 40)
         meta = json.loads(raw["json"])
         ids, soft = encode_with_softmask(sources[meta["contig"]][meta["start"]:meta["end"]])
@@ -130,11 +130,11 @@ def test_pipe_and_fsspec_locations_read_the_same_windows(built: tuple) -> None:
         if path.is_file() and ".build" not in path.parts:
             memory.pipe(f"/toycorpus/{path.relative_to(out)}", path.read_bytes())
     plain = _dataset(out, shuffle_buffer=0)
-    reference = [decode_window(raw)[0].tobytes() for _, raw in _raw(plain, plain._epoch(0, 0))]
+    reference = [decode_window(raw)[0].tobytes() for _, raw in _raw(plain, plain.epoch_plan(0, 0))]
     for location in ("memory://toycorpus", f"pipe:cat {out}/{{path}}"):
         index = ShardIndex.load(location)
         dataset = ShardWindowDataset(index.shards("train"), index.window_length, 4, _keys, seed=5)
-        windows = _raw(dataset, dataset._epoch(0, 0))
+        windows = _raw(dataset, dataset.epoch_plan(0, 0))
         assert [decode_window(raw)[0].tobytes() for _, raw in windows] == reference
     shutil.rmtree(out / "missing", ignore_errors=True)
     with pytest.raises(FileNotFoundError, match="no shard index"):

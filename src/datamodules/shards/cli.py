@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "plan":
             index = ShardIndex.load(args.location)
-            spans = species_per_span(index, args.batch_size, args.steps, args.seed, args.interleave, args.span)
+            spans = species_per_span(index, args.batch_size, args.steps, args.seed, args.interleave,
+                                     args.span)
             print(render(spans, args.span))
             return 0
         manifest = load_manifest(args.manifest, args.genomes_root)

@@ -23,7 +23,7 @@ def species_per_span(index: ShardIndex, batch_size: int, steps: int, seed: int, 
     dataset = ShardWindowDataset(shards, index.window_length, batch_size, collator=None, seed=seed,
                                  shard_shuffle=shard_shuffle, shard_interleave=interleave)
     spans: list[Counter[str]] = [Counter() for _ in range(-(-steps // span))]
-    for ref in dataset._epoch(slot=0, epoch=0):
+    for ref in dataset.epoch_plan(slot=0, epoch=0):
         step = ref.position // batch_size
         if step >= steps:
             break

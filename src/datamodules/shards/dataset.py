@@ -193,13 +193,14 @@ class ShardWindowDataset(IterableDataset):
         slot, epoch = self._slot(), int(self.state[0])
         if not self.training:
             return self._batches(self._held_out(slot))
-        plan = self._resampled(slot, epoch) if self.resampled else self._epoch(slot, epoch)
+        plan = self._resampled(slot, epoch) if self.resampled else self.epoch_plan(slot, epoch)
         seed = int(np.random.SeedSequence([self.seed, epoch, slot, 2]).generate_state(1)[0])
         windows = shuffled(plan, self.slot_windows(slot), self.shuffle_buffer, seed,
                            self._skipped_windows(), self.shards, read_shard)
         return self._batches(windows)
 
-    def _epoch(self, slot: int, epoch: int) -> Iterator[Ref]:
+    def epoch_plan(self, slot: int, epoch: int) -> Iterator[Ref]:
+        """The window references of `slot` in `epoch`, in read order (before the shuffle buffer)."""
         order = np.arange(len(self.shards))
         if self.shard_shuffle:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
