@@ -8,6 +8,7 @@ runs in float32 there (with one warning).
 
 from __future__ import annotations
 
+import os
 import warnings
 from functools import cache
 
@@ -49,6 +50,14 @@ def cpu_bf16_support() -> str | None:
         if "AMX" in capability or "BF16" in capability:
             return capability
     return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, SLURM's or a container's CPU
+    set) where the OS reports one, else every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def cpu_isa() -> str:

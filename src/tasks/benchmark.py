@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from plantbimoe.atomic import atomic_write_text
+from plantbimoe.cpu import usable_cores
 from tasks.benchmark_report import write_report
 from tasks.sequence import RESULTS_FILE
 
@@ -222,7 +223,7 @@ def run_all(runs: list[Run], jobs: int) -> int:
     todo = [r for r in runs if not (r.folder / RESULTS_FILE).is_file()]
     log.info("%d runs planned, %d already done, %d to run (%d at a time)",
              len(runs), len(runs) - len(todo), len(todo), jobs)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, usable_cores() // jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         ok = list(pool.map(lambda r: execute(r, threads), todo))
     return ok.count(False)
@@ -270,7 +271,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the tier's")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra Hydra overrides for every run (after the tier's)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores / jobs threads)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time (each gets usable cores / jobs threads)")
     parser.add_argument("--docs", default=None, help="also replace the report block in this Markdown file")
     parser.add_argument("--report-only", action="store_true", help="write the report from finished runs")
     return parser.parse_args(argv)

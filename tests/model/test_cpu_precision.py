@@ -47,3 +47,11 @@ def test_bf16_with_support_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_summary_names_this_machine() -> None:
     summary = cpu.cpu_summary()
     assert "bf16:" in summary and torch.backends.cpu.get_cpu_capability() in summary
+
+
+def test_usable_cores_follows_the_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert cpu.usable_cores() == 1
+    monkeypatch.delattr(cpu.os, "sched_getaffinity")
+    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 6)
+    assert cpu.usable_cores() == 6
