@@ -22,8 +22,12 @@ from numba import from_dtype, njit, types
 
 from .scan_numba_math import JIT, compute_type, consts, exp2, log1p_unit, stored, to_compute, zeros
 
-BLOCK = 32
-"""Channels per job: the width of the vectorised inner loops."""
+BLOCK = 128
+"""Channels per job: the width of the vectorised inner loops. Long loops pay: each (step, state)
+pair ends the backward's inner loop with two horizontal sums (the dB and dC contributions) and
+each loop has its own entry checks, so 128 channels run the scan ~1.4x faster than 32 (forward,
+and forward + backward at L 4,096, d_inner 1,024, one thread) while a block's state still fits in
+L1 and its backward tile in L2."""
 
 TILE = 32
 """Steps per backward tile: the forward keeps the state at every TILE-th step for the backward."""

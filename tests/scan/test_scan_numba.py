@@ -27,9 +27,9 @@ def check_against_reference(ins: dict[str, torch.Tensor], rtol: float, **kw) -> 
     ("L", "d", "b"),
     [
         (1, 4, 2),  # one step, one partial block
-        (7, 32, 1),  # less than a forward tile, one full block
-        (33, 45, 2),  # a partial last block; crosses a backward tile
-        (70, 70, 3),  # several blocks and tiles, ragged ends everywhere
+        (7, 128, 1),  # less than a forward tile, one full block
+        (33, 150, 2),  # a partial last block; crosses a backward tile
+        (70, 300, 3),  # several blocks and tiles, ragged ends everywhere
     ],
 )
 @pytest.mark.parametrize("threads", [1, 2])
