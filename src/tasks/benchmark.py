@@ -55,6 +55,9 @@ class Model:
     shared_with: str | None = None
 
 
+# Lightning runs of the tables train in float32 whatever the CPU: a row then means the same on a
+# machine with native bf16 (where trainer.precision=auto would pick bf16-mixed) and without.
+TRAIN_PRECISION = "trainer.precision=32-true"
 ENTRY_POINTS = {
     "train": ("train.py",),
     "kmer": ("-m", "baselines.kmer"),
@@ -165,11 +168,13 @@ def plan(
                 root = study_out(model.shared_with, tier) if model.shared_with and share else out
                 folder = root / "runs" / task / name / f"seed{seed}"
                 entry = ENTRY_POINTS[model.runner]
+                pinned = (TRAIN_PRECISION,) if model.runner == "train" else ()
                 args = (
                     "experiment=finetune_arabidopsis",
                     f"data/mpgb=embedded/tair10_{task}",
                     f"seed={seed}",
                     f"hydra.run.dir={_relative(folder)}",
+                    *pinned,
                     *model.overrides,
                     *overrides,
                 )

@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from tasks import quiet
+from tasks import precision, quiet
 from tasks.callbacks import StepProgressBar
 from tasks.metrics import monitor_mode
 
@@ -91,6 +91,7 @@ def build(cfg: DictConfig) -> tuple[LightningDataModule, LightningModule, Traine
         raise ValueError("No data selected: choose data/pretrain=<corpus> or data/mpgb=<dataset>.")
     quiet.install()
     clamp_validation(cfg)
+    precision.resolve(cfg.trainer)
     # plain dicts/lists, not DictConfig, reach the constructors: checkpoints stay weights_only-loadable
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     task = hydra.utils.instantiate(cfg.task, _convert_="all")
