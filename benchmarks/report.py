@@ -26,6 +26,10 @@ import scan as scan_bench
 
 SUMMARY = "summary.json"
 MOE_TARGET, SCAN_SHARE_TARGET, INFER_32K_TARGET_GIB = 1.3, 0.25, 8.0
+# issue 14 (CPU bf16): bf16 / fp32 tokens/s of base inference and training, tiny training against
+# the float32 figure the issue started from, the conv's share of a mixer forward
+BF16_INFER_TARGET, BF16_TRAIN_TARGET, CONV_SHARE_TARGET = 2.1, 1.9, 0.03
+TINY_TRAIN_START, TINY_TRAIN_GAIN = 3418.0, 2.0
 
 
 def machine_line(m: dict[str, Any] | None) -> str:
@@ -79,6 +83,34 @@ def targets(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "met": infer["peak_gib"] <= INFER_32K_TARGET_GIB if infer.get("status") == "ok" else None,
         }
     )
+    return out
+
+
+def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 14's targets from every model.py file that ran both dtypes (each ratio from one
+    invocation; files older than the dtype column are left out)."""
+    models = [d for d in models if all("dtype" in r for r in d["results"])]
+    ratios = [r for d in models for r in model_bench.dtype_ratios(d["results"])]
+    out = []
+    for mode, Ls, goal in (("infer", (4096, 32768), BF16_INFER_TARGET), ("train", (1024, 4096), BF16_TRAIN_TARGET)):
+        for L in Ls:
+            got = [r["bf16_over_fp32"] for r in ratios
+                   if (r["size"], r["mode"], r["L"]) == ("base", mode, L) and "bf16_over_fp32" in r]
+            out.append({"target": f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s",
+                        "value": f"{max(got):.2f}x" if got else None, "met": max(got) >= goal if got else None})
+    tiny = [r for d in models if d.get("args", {}).get("batch", 1) == 1 for r in d["results"]
+            if r["status"] == "ok" and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)]
+    best = max(tiny, key=lambda r: r["tokens_per_s"], default=None)
+    goal = TINY_TRAIN_GAIN * TINY_TRAIN_START
+    out.append({"target": f"tiny train L=1024, batch 1: >= {TINY_TRAIN_GAIN:.0f}x {TINY_TRAIN_START:,.0f} tokens/s",
+                "value": f"{best['tokens_per_s']:,.0f} tokens/s ({best['dtype']}, "
+                         f"{best['tokens_per_s'] / TINY_TRAIN_START:.2f}x)" if best else None,
+                "met": best["tokens_per_s"] >= goal if best else None})
+    for dtype in ("float32", "bfloat16"):
+        shares = [r["conv_share"] for r in ratios if r["mode"] == "mixer" and r["dtype"] == dtype]
+        out.append({"target": f"conv1d+SiLU <= {CONV_SHARE_TARGET:.0%} of a mixer forward ({dtype})",
+                    "value": f"{max(shares):.1%}" if shares else None,
+                    "met": max(shares) <= CONV_SHARE_TARGET if shares else None})
     return out
 
 
@@ -140,7 +172,7 @@ def main() -> None:
     for stem, (kind, d) in files.items():
         if stem == kind or kind not in by_kind:
             by_kind[kind] = d
-    goals = targets(by_kind)
+    goals = targets(by_kind) + bf16_targets([d for kind, d in files.values() if kind == "model"])
     lines = ["# Benchmark results", "", "## Targets", ""]
     lines.append(
         markdown_table(
