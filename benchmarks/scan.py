@@ -42,23 +42,31 @@ MODES = ("fwd", "fwdbwd")
 LAYER_PARTS = ("in_proj", "conv1d+silu", "x_proj+dt_proj", "scan", "out_proj")
 
 
-def scan_inputs(b: int, d: int, n: int, L: int, grad: bool) -> list:
-    """Mamba-like inputs: S4D-real A, dt bias from Mamba's log-uniform [1e-3, 0.1] init."""
+def scan_inputs(b: int, d: int, n: int, L: int, grad: bool, layout: str = "token") -> list:
+    """Mamba-like inputs: S4D-real A, dt bias from Mamba's log-uniform [1e-3, 0.1] init.
+
+    Activations are (b, channels, L) either way; ``channel``: contiguous in that order (mamba-ssm's
+    layout), ``token``: transposed views of contiguous (b, L, channels) tensors, as PlantBiMoE's
+    mixer passes them (the numba kernels read those rows in place)."""
     import torch
 
     g = torch.Generator().manual_seed(0)
+
+    def act(c: int, scale: float = 1.0) -> torch.Tensor:
+        if layout == "token":
+            return (scale * torch.randn(b, L, c, generator=g)).requires_grad_(grad).transpose(1, 2)
+        return (scale * torch.randn(b, c, L, generator=g)).requires_grad_(grad)
+
     dt0 = torch.exp(torch.rand(d, generator=g) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
-    ins = [
-        torch.randn(b, d, L, generator=g),  # u
-        0.5 * torch.randn(b, d, L, generator=g),  # delta (before bias and softplus)
+    params = [
         -torch.arange(1, n + 1, dtype=torch.float32).repeat(d, 1),  # A
-        torch.randn(b, n, L, generator=g),  # B
-        torch.randn(b, n, L, generator=g),  # C
         torch.ones(d),  # D
-        torch.randn(b, d, L, generator=g),  # z
         dt0 + torch.log(-torch.expm1(-dt0)),  # delta_bias = softplus^-1(dt0)
     ]
-    return [t.requires_grad_(grad) for t in ins]
+    A, D, bias = (t.requires_grad_(grad) for t in params)
+    u, delta = act(d), act(d, 0.5)  # delta before bias and softplus
+    B, C, z = act(n), act(n), act(d)
+    return [u, delta, A, B, C, D, z, bias]
 
 
 def child_scan(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +76,8 @@ def child_scan(cfg: dict[str, Any]) -> dict[str, Any]:
     from plantbimoe.scan import selective_scan
 
     grad = cfg["mode"] == "fwdbwd"
-    ins = scan_inputs(cfg["batch"], cfg["d_inner"], cfg["d_state"], cfg["L"], grad)
+    layout = cfg.get("layout", "channel")
+    ins = scan_inputs(cfg["batch"], cfg["d_inner"], cfg["d_state"], cfg["L"], grad, layout)
     name, options = BACKENDS[cfg["backend"]]
     kw = dict(options, backend=name)
     if cfg.get("chunk_size"):
@@ -201,6 +210,8 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--chunk-size", type=int, default=None, help="torch backend chunk (default: its own)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--layout", choices=("token", "channel"), default="token",
+                    help="activations as the model's mixer passes them (token) or mamba-ssm's (channel)")
     ap.add_argument(
         "--allocators",
         nargs="+",
@@ -246,6 +257,7 @@ def main() -> None:
         "max_seconds": args.max_seconds,
         "max_mem_gib": args.max_mem_gib,
         "chunk_size": args.chunk_size,
+        "layout": args.layout,
     }
     results, layers, machine = [], [], None
     for alloc in allocators:
@@ -305,7 +317,8 @@ def print_tables(
         rows.setdefault((r["allocator"], r["backend"], r["mode"]), []).append(cell(r, r["L"] * r["batch"]))
     print(
         f"\n### Scan: d_inner {args.d_inner}, d_state {args.d_state}, batch {args.batch}, "
-        f"{args.threads} threads; tokens/s median (best) · peak RSS of the process\n"
+        f"{args.threads} threads, {getattr(args, 'layout', 'channel')}-major activations; "
+        "tokens/s median (best) · peak RSS of the process\n"
     )
     print(
         markdown_table(
