@@ -268,7 +268,8 @@ def main() -> None:
                     print(f"{size:5s} {mode:5s} L={L:6d} {dtype:8s}: {cell(results[-1])}", flush=True)
                     save(args, machine, results, complete=False)  # a run cut short keeps what it measured
     peak = save(args, machine, results, complete=True)
-    print("\n" + render(results, peak) + "\n\n" + render_ratios(dtype_ratios(results)) + "\n\n" + render_parts(results))
+    tables = (render(results, peak), render_ratios(dtype_ratios(results)), render_parts(results))
+    print("\n" + "\n\n".join(tables))
     print(f"\nwrote {args.out}")
 
 

@@ -92,17 +92,20 @@ def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     models = [d for d in models if all("dtype" in r for r in d["results"])]
     ratios = [r for d in models for r in model_bench.dtype_ratios(d["results"])]
     out = []
-    for mode, Ls, goal in (("infer", (4096, 32768), BF16_INFER_TARGET), ("train", (1024, 4096), BF16_TRAIN_TARGET)):
+    goals = (("infer", (4096, 32768), BF16_INFER_TARGET), ("train", (1024, 4096), BF16_TRAIN_TARGET))
+    for mode, Ls, goal in goals:
         for L in Ls:
             got = [r["bf16_over_fp32"] for r in ratios
                    if (r["size"], r["mode"], r["L"]) == ("base", mode, L) and "bf16_over_fp32" in r]
             out.append({"target": f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s",
-                        "value": f"{max(got):.2f}x" if got else None, "met": max(got) >= goal if got else None})
+                        "value": f"{max(got):.2f}x" if got else None,
+                        "met": max(got) >= goal if got else None})
     tiny = [r for d in models if d.get("args", {}).get("batch", 1) == 1 for r in d["results"]
             if r["status"] == "ok" and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)]
     best = max(tiny, key=lambda r: r["tokens_per_s"], default=None)
     goal = TINY_TRAIN_GAIN * TINY_TRAIN_START
-    out.append({"target": f"tiny train L=1024, batch 1: >= {TINY_TRAIN_GAIN:.0f}x {TINY_TRAIN_START:,.0f} tokens/s",
+    target = f"tiny train L=1024, batch 1: >= {TINY_TRAIN_GAIN:.0f}x {TINY_TRAIN_START:,.0f} tokens/s"
+    out.append({"target": target,
                 "value": f"{best['tokens_per_s']:,.0f} tokens/s ({best['dtype']}, "
                          f"{best['tokens_per_s'] / TINY_TRAIN_START:.2f}x)" if best else None,
                 "met": best["tokens_per_s"] >= goal if best else None})

@@ -14,8 +14,9 @@ from functools import cache
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-"""Precision names of the command-line tools (fp32 = no autocast)."""
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+"""Precision names of the command-line tools (fp32 = no autocast; auto = bf16 where the hardware
+computes it natively, else fp32)."""
 
 _FLAG_NAMES = (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("bf16", "Arm BF16"))
 
@@ -88,11 +89,17 @@ def _warn_no_bf16(what: str) -> None:
 def resolve_precision(
     precision: str, device: torch.device | str = "cpu", what: str = "--precision bf16"
 ) -> str:
-    """``precision`` (one of ``PRECISIONS``) as it will run on ``device``: "bf16" on a CPU without
-    native bf16 becomes "fp32" with one warning per process; an unknown name raises ValueError."""
+    """``precision`` (one of ``PRECISIONS``) as it will run on ``device``: "auto" becomes "bf16" on
+    a CPU with native bf16 or a GPU that supports it, else "fp32"; "bf16" on a CPU without native
+    bf16 becomes "fp32" with one warning per process; an unknown name raises ValueError."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
-    if precision == "bf16" and torch.device(device).type == "cpu" and cpu_bf16_support() is None:
+    device = torch.device(device)
+    if precision == "auto":
+        if device.type == "cpu":
+            return "bf16" if cpu_bf16_support() else "fp32"
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "bf16" and device.type == "cpu" and cpu_bf16_support() is None:
         _warn_no_bf16(what)
         return "fp32"
     return precision

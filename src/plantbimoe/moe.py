@@ -113,7 +113,7 @@ class StackedExperts(nn.Module):
 
 
 class SparseMoE(nn.Module):
-    """Top-k routed SwiGLU experts; the router softmax runs in float32.
+    """Top-k routed SwiGLU experts; the router (its matmul too) and its softmax run in float32.
 
     Top-k weights are the raw softmax probabilities (as the released model) unless ``renormalize``.
     """
@@ -135,7 +135,8 @@ class SparseMoE(nn.Module):
     ) -> tuple[torch.Tensor, RouterOutput]:
         """hidden (b, L, d), attention_mask (b, L) -> output (b, L, d), RouterOutput."""
         x = hidden.reshape(-1, hidden.shape[-1])
-        logits = self.router(x).float()
+        with torch.autocast(x.device.type, enabled=False):  # bf16 logits would flip close routing calls
+            logits = F.linear(x.float(), self.router.weight.float())
         probs = logits.softmax(dim=-1)
         top_p, top_e = probs.topk(self.top_k, dim=-1)
         if self.renormalize:

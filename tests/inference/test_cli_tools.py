@@ -38,12 +38,15 @@ def inputs(chr1, tmp_path_factory) -> dict[str, Path]:
 def test_embed_fasta_and_csv(inputs, model_dir, model, tmp_path: Path) -> None:
     out = tmp_path / "emb.npy"
     model_arg = str(model_dir)
-    assert main(["embed", model_arg, str(inputs["fasta"]), "-o", str(out), "--quiet", "--rc-average"]) == 0
+    args = ["embed", model_arg, str(inputs["fasta"]), "-o", str(out), "--quiet", "--rc-average"]
+    assert main([*args, "--precision", "fp32"]) == 0  # compared with the library in float32
     emb = np.load(out)
     assert emb.shape == (3, 32)
     assert (tmp_path / "emb.ids.txt").read_text().split() == ["piece0", "piece1", "piece2"]
     expected = embed_sequences(model, [encode(p) for p in inputs["pieces"]], Runtime(), rc_average=True)
     np.testing.assert_allclose(emb, expected, atol=1e-5)
+    assert main(args) == 0  # default precision auto: bf16 where the CPU has it, within bf16 rounding
+    np.testing.assert_allclose(np.load(out), expected, atol=0.05, rtol=0.05)
     out2 = tmp_path / "layers.npy"
     assert main(["embed", model_arg, str(inputs["csv"]), "-o", str(out2), "--layers", "all", "--quiet"]) == 0
     assert np.load(out2).shape == (3, 3, 32)

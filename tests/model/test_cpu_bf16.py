@@ -71,3 +71,20 @@ def test_bf16_mixed_cpu_training_steps(tmp_path) -> None:
     assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
     changed = [k for k, v in after.items() if not torch.equal(v, before[k])]
     assert any("conv1d" in k for k in changed) and any("A_log" in k for k in changed)
+
+
+def test_router_stays_float32_under_autocast() -> None:
+    """Routing is a discrete choice: bf16 router logits would flip near-tied tokens to another
+    expert. Under autocast the router's logits equal the float32 ones for the same input."""
+    from plantbimoe.moe import SparseMoE
+
+    torch.manual_seed(0)
+    moe = SparseMoE(64, 96, num_experts=4, top_k=1)
+    hidden = torch.randn(2, 300, 64)
+    with torch.no_grad():
+        _, ref = moe(hidden)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, got = moe(hidden)
+    assert got.router_logits.dtype == torch.float32
+    torch.testing.assert_close(got.router_logits, ref.router_logits, rtol=0, atol=0)
+    assert torch.equal(got.selected_experts, ref.selected_experts)

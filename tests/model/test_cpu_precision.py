@@ -55,3 +55,30 @@ def test_usable_cores_follows_the_affinity(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delattr(cpu.os, "sched_getaffinity")
     monkeypatch.setattr(cpu.os, "cpu_count", lambda: 6)
     assert cpu.usable_cores() == 6
+
+
+@pytest.mark.parametrize(("native", "expected"), [("AVX512-BF16", "bf16"), (None, "fp32")])
+def test_auto_follows_the_cpu(native: str | None, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu, "cpu_bf16_support", lambda: native)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto never warns: it only picks what the CPU runs natively
+        assert cpu.resolve_precision("auto") == expected
+
+
+def test_cli_runtime_defaults_to_auto_and_says_what_it_chose(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from plantbimoe.inference import runtime
+
+    monkeypatch.setattr(runtime, "cpu_bf16_support", lambda: "AVX512-BF16")
+    monkeypatch.setattr(cpu, "cpu_bf16_support", lambda: "AVX512-BF16")
+    parser = argparse.ArgumentParser()
+    runtime.add_runtime_arguments(parser)
+    rt = runtime.runtime_from_args(parser.parse_args(["--device", "cpu"]))
+    assert rt.precision == "bf16"
+    assert "precision auto -> bf16 (native bf16: AVX512-BF16" in capsys.readouterr().err
+    args = parser.parse_args(["--device", "cpu", "--quiet", "--precision", "fp32"])
+    quiet = runtime.runtime_from_args(args)
+    assert quiet.precision == "fp32" and capsys.readouterr().err == ""
