@@ -14,7 +14,7 @@ alt = each other base), the agreement of the predicted base, and the cosine simi
 embeddings (what `plantbimoe embed` writes).
 
     python benchmarks/bf16_accuracy.py             # prints, writes benchmarks/results/bf16_accuracy.json
-    python benchmarks/bf16_accuracy.py --windows 4 --length 512 --out /tmp/acc.json
+    python benchmarks/bf16_accuracy.py --windows 4 --length 512 --out acc.json
 """
 
 from __future__ import annotations
