@@ -30,11 +30,11 @@ from _common import machine_info, write_json
 from plantbimoe.embedded import embedded_assemblies
 from plantbimoe.fasta import read_fasta
 from plantbimoe.pretrained import load_pretrained
-from plantbimoe.tokenizer import encode
+from plantbimoe.tokenizer import NUCLEOTIDE_IDS, encode
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "reference" / "golden_small"
-BASE_IDS = [7, 8, 9, 10]  # A, C, G, T
+BASE_IDS = list(NUCLEOTIDE_IDS)  # A, C, G, T
 
 
 def real_windows(n: int, length: int, start: int = 10_000_000) -> torch.Tensor:

@@ -76,8 +76,7 @@ def child_scan(cfg: dict[str, Any]) -> dict[str, Any]:
     from plantbimoe.scan import selective_scan
 
     grad = cfg["mode"] == "fwdbwd"
-    layout = cfg.get("layout", "channel")
-    ins = scan_inputs(cfg["batch"], cfg["d_inner"], cfg["d_state"], cfg["L"], grad, layout)
+    ins = scan_inputs(cfg["batch"], cfg["d_inner"], cfg["d_state"], cfg["L"], grad, cfg["layout"])
     name, options = BACKENDS[cfg["backend"]]
     kw = dict(options, backend=name)
     if cfg.get("chunk_size"):

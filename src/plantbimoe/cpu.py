@@ -86,19 +86,26 @@ def _warn_no_bf16(what: str) -> None:
     )
 
 
+def native_bf16(device: torch.device | str) -> str | None:
+    """What computes bf16 natively on ``device``: the CPU's instruction sets (`cpu_bf16_support`),
+    "GPU" for a CUDA device that supports bf16, or None."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return cpu_bf16_support()
+    return "GPU" if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+
+
 def resolve_precision(
     precision: str, device: torch.device | str = "cpu", what: str = "--precision bf16"
 ) -> str:
-    """``precision`` (one of ``PRECISIONS``) as it will run on ``device``: "auto" becomes "bf16" on
-    a CPU with native bf16 or a GPU that supports it, else "fp32"; "bf16" on a CPU without native
-    bf16 becomes "fp32" with one warning per process; an unknown name raises ValueError."""
+    """``precision`` (one of ``PRECISIONS``) as it will run on ``device``: "auto" becomes "bf16"
+    where `native_bf16` finds support, else "fp32"; "bf16" on a CPU without native bf16 becomes
+    "fp32" with one warning per process (naming ``what``); an unknown name raises ValueError."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     device = torch.device(device)
     if precision == "auto":
-        if device.type == "cpu":
-            return "bf16" if cpu_bf16_support() else "fp32"
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if native_bf16(device) else "fp32"
     if precision == "bf16" and device.type == "cpu" and cpu_bf16_support() is None:
         _warn_no_bf16(what)
         return "fp32"

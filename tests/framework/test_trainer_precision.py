@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from plantbimoe import cpu
 from tasks import precision
 from tests.framework.hydra_utils import compose_config
 
@@ -19,7 +20,7 @@ def _trainer(value: str, accelerator: str = "cpu"):  # type: ignore[no-untyped-d
 @pytest.mark.parametrize(("native", "expected"), [("AVX512-BF16", "bf16-mixed"), (None, "32-true")])
 def test_auto_follows_the_cpu(native: str | None, expected: str, monkeypatch: pytest.MonkeyPatch,
                               caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: native)
+    monkeypatch.setattr(cpu, "cpu_bf16_support", lambda: native)
     trainer = _trainer("auto")
     with caplog.at_level(logging.INFO, logger="tasks.precision"):
         assert precision.resolve(trainer) == expected
@@ -28,7 +29,7 @@ def test_auto_follows_the_cpu(native: str | None, expected: str, monkeypatch: py
 
 
 def test_bf16_on_a_cpu_without_it_warns_and_runs_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: None)
+    monkeypatch.setattr(cpu, "cpu_bf16_support", lambda: None)
     trainer = _trainer("bf16-mixed")
     with pytest.warns(RuntimeWarning, match="no native bf16"):
         assert precision.resolve(trainer) == "32-true"
@@ -37,7 +38,7 @@ def test_bf16_on_a_cpu_without_it_warns_and_runs_fp32(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("value", ["32-true", "64-true", "bf16-mixed"])
 def test_explicit_choices_stay(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: "AVX512-BF16")
+    monkeypatch.setattr(cpu, "cpu_bf16_support", lambda: "AVX512-BF16")
     assert precision.resolve(_trainer(value)) == value
 
 

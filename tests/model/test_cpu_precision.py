@@ -72,7 +72,6 @@ def test_cli_runtime_defaults_to_auto_and_says_what_it_chose(
 
     from plantbimoe.inference import runtime
 
-    monkeypatch.setattr(runtime, "cpu_bf16_support", lambda: "AVX512-BF16")
     monkeypatch.setattr(cpu, "cpu_bf16_support", lambda: "AVX512-BF16")
     parser = argparse.ArgumentParser()
     runtime.add_runtime_arguments(parser)

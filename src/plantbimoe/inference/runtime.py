@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from plantbimoe.cpu import cpu_bf16_support, resolve_precision
+from plantbimoe.cpu import native_bf16, resolve_precision
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -45,8 +45,8 @@ class Runtime:
         requested = self.precision
         self.precision = resolve_precision(self.precision, self.device)
         if requested == "auto" and self.progress:
-            native = cpu_bf16_support() if self.device.type == "cpu" else "GPU"
-            why = f"native bf16: {native}" if self.precision == "bf16" else "no native bf16"
+            native = native_bf16(self.device)
+            why = f"native bf16: {native}" if native else "no native bf16"
             print(f"precision auto -> {self.precision} ({why}; --precision fp32 for float32)",
                   file=sys.stderr)
 
