@@ -1,7 +1,7 @@
 """The ``numba`` scan backend: compiled CPU kernels (``scan_numba_kernels``), the CPU default.
 
 Why: the chunked ``torch`` scan runs thousands of small ATen ops per sequence and builds every
-decay in memory; a compiled kernel keeps each (d_state, 32-channel) state in L1 and fuses decay,
+decay in memory; a compiled kernel keeps each (d_state, BLOCK-channel) state in L1 and fuses decay,
 update, C-contraction, D skip and gate into one vectorised loop (about 3x the ``torch`` backend's
 forward and 2x its forward+backward on 2 cores, see ``benchmarks/README.md``). Numba is a
 maintained PyPI package with wheels for every platform torch supports; kernels compile on first
