@@ -1,9 +1,10 @@
 """The fine-tuning benchmark on the embedded TAIR10 tasks: our recipe beside honest floors, with seeds.
 
 Runs every (task, model, seed) as its own process (``train.py``, ``baselines.kmer`` or
-``tasks.linear_probe``) in
-``<out>/runs/<task>/<model>/seed<S>/``, skips runs whose ``results.json`` exists (the command is
-resumable: stop it and start it again), then writes the report (``tasks.benchmark_report``):
+``tasks.linear_probe``) in ``<out>/runs/<task>/<model>/seed<S>/``, skips runs whose
+``results.json`` exists and whose recorded recipe digest (``tasks.recipe``: the composed config
+and the init weights) is today's (the command is resumable: stop it and start it again; a
+changed recipe reruns what it changes), then writes the report (``tasks.benchmark_report``):
 
     python -m tasks.benchmark                        # full tier: 5 tasks x 4 models x 3 seeds
     python -m tasks.benchmark --tier quick           # 1 seed, capped data (minutes)
@@ -34,6 +35,7 @@ import yaml
 from plantbimoe.atomic import atomic_write_text
 from plantbimoe.cpu import usable_cores
 from tasks.benchmark_report import write_report
+from tasks.recipe import recipe_digest
 from tasks.sequence import RESULTS_FILE
 
 log = logging.getLogger(__name__)
@@ -132,11 +134,15 @@ TIERS = {
 
 @dataclass(frozen=True)
 class Run:
+    """One (task, model, seed) of a table: where it runs, its command, and the Hydra overrides
+    in that command (what its recipe digest is composed from)."""
+
     task: str
     model: str
     seed: int
     folder: Path
     command: tuple[str, ...]
+    overrides: tuple[str, ...] = ()
 
 
 def study_out(study: str, tier: str) -> Path:
@@ -178,7 +184,7 @@ def plan(
                     *model.overrides,
                     *overrides,
                 )
-                runs.append(Run(task, name, seed, folder, (sys.executable, *entry, *args)))
+                runs.append(Run(task, name, seed, folder, (sys.executable, *entry, *args), args))
     return runs
 
 
@@ -187,11 +193,27 @@ def _relative(folder: Path) -> str:
     return os.path.relpath(folder, ROOT) if folder.is_relative_to(ROOT) else str(folder)
 
 
-def execute(run: Run, threads: int) -> bool:
-    """Run one job (fresh folder, output in run.log, wall time in timing.json); True on success.
+def recorded_recipe(run: Run) -> str | None:
+    """The recipe digest a finished run recorded in its timing.json (None: none recorded)."""
+    timing = run.folder / TIMING_FILE
+    return json.loads(timing.read_text()).get("recipe") if timing.is_file() else None
 
-    A run finished meanwhile (by another invocation) is kept, and one that another invocation is
-    running (it holds the run's lock file) is left to it: two benchmark commands never collide."""
+
+def is_current(run: Run, digest: str) -> bool:
+    """True when `run` finished with recipe `digest`, or finished before runs recorded theirs."""
+    if not (run.folder / RESULTS_FILE).is_file():
+        return False
+    recorded = recorded_recipe(run)
+    return recorded is None or recorded == digest
+
+
+def execute(run: Run, threads: int, digest: str) -> bool:
+    """Run one job (fresh folder, output in run.log, wall time and recipe `digest` in
+    timing.json); True on success.
+
+    A run finished meanwhile with this recipe (by another invocation) is kept, and one that
+    another invocation is running (it holds the run's lock file) is left to it: two benchmark
+    commands never collide."""
     run.folder.parent.mkdir(parents=True, exist_ok=True)
     with open(run.folder.parent / f".{run.folder.name}.lock", "w") as lock:
         try:
@@ -199,14 +221,14 @@ def execute(run: Run, threads: int) -> bool:
         except BlockingIOError:
             log.info("%s / %s / seed %d: running in another invocation", run.task, run.model, run.seed)
             return True
-        if (run.folder / RESULTS_FILE).is_file():
+        if is_current(run, digest):
             return True
-        return _execute(run, threads)
+        return _execute(run, threads, digest)
 
 
-def _execute(run: Run, threads: int) -> bool:
+def _execute(run: Run, threads: int, digest: str) -> bool:
     if run.folder.exists():
-        shutil.rmtree(run.folder)  # a run that did not finish: start it again from nothing
+        shutil.rmtree(run.folder)  # unfinished, or finished with another recipe: start from nothing
     run.folder.mkdir(parents=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HYDRA_FULL_ERROR": "1"}
     start = time.perf_counter()
@@ -217,20 +239,30 @@ def _execute(run: Run, threads: int) -> bool:
         log.error("%s / %s / seed %d failed (exit %d): see %s", run.task, run.model, run.seed, code,
                   run.folder / "run.log")
         return False
-    timing = {"wall_seconds": round(wall, 1), "threads": threads, "command": list(run.command[1:])}
+    timing = {"wall_seconds": round(wall, 1), "threads": threads, "command": list(run.command[1:]),
+              "recipe": digest}
     atomic_write_text(run.folder / TIMING_FILE, json.dumps(timing, indent=2) + "\n")
     log.info("%s / %s / seed %d done in %.0f s", run.task, run.model, run.seed, wall)
     return True
 
 
 def run_all(runs: list[Run], jobs: int) -> int:
-    """Run what has no results.json yet, `jobs` at a time; returns the number of failed runs."""
-    todo = [r for r in runs if not (r.folder / RESULTS_FILE).is_file()]
+    """Run what has no results.json yet, or has one from another recipe (a changed config or
+    retrained init weights: tasks.recipe), `jobs` at a time; returns the number of failed runs."""
+    digests = {run.folder: recipe_digest(run.overrides) for run in runs}
+    todo = [r for r in runs if not is_current(r, digests[r.folder])]
+    stale = [r for r in todo if (r.folder / RESULTS_FILE).is_file()]
+    for r in stale:
+        log.warning("%s / %s / seed %d: finished with another recipe (%s, now %s); running it again",
+                    r.task, r.model, r.seed, recorded_recipe(r), digests[r.folder])
+    unknown = sum(1 for r in runs if (r.folder / RESULTS_FILE).is_file() and recorded_recipe(r) is None)
+    if unknown:
+        log.info("%d finished runs recorded no recipe (made before runs did) and are kept", unknown)
     log.info("%d runs planned, %d already done, %d to run (%d at a time)",
              len(runs), len(runs) - len(todo), len(todo), jobs)
     threads = max(1, usable_cores() // jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        ok = list(pool.map(lambda r: execute(r, threads), todo))
+        ok = list(pool.map(lambda r: execute(r, threads, digests[r.folder]), todo))
     return ok.count(False)
 
 

@@ -77,11 +77,61 @@ def test_execute_leaves_runs_of_another_invocation_alone(tmp_path: Path) -> None
     folder.mkdir(parents=True)
     (folder / "results.json").write_text("{}")
     never = ("false",)  # a command that would fail if it were run
-    assert execute(Run("splice_donor", "cnn", 1, folder, never), threads=1)
+    assert execute(Run("splice_donor", "cnn", 1, folder, never), threads=1, digest="any")
     assert (folder / "results.json").read_text() == "{}"
     busy = tmp_path / "runs" / "splice_donor" / "kmer" / "seed1"
     busy.parent.mkdir(parents=True)
     with open(busy.parent / ".seed1.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        assert execute(Run("splice_donor", "kmer", 1, busy, never), threads=1)
+        assert execute(Run("splice_donor", "kmer", 1, busy, never), threads=1, digest="any")
     assert not busy.exists()
+
+
+def test_a_run_finished_with_another_recipe_runs_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """run_all reruns a finished run whose recorded recipe digest differs from today's, keeps one
+    with today's digest and one that recorded none (made before runs recorded theirs)."""
+    import json
+    import sys
+
+    from tasks.benchmark import Run, run_all
+    from tasks.recipe import recipe_digest
+
+    overrides = ("experiment=finetune_arabidopsis", "data/mpgb=embedded/tair10_splice_donor", "seed=1")
+    digest = recipe_digest(overrides)
+    runs = []
+    for name, recorded in (("current", digest), ("stale", "0" * 16), ("unrecorded", None)):
+        folder = tmp_path / "runs" / "splice_donor" / name / "seed1"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text('{"old": true}')
+        if recorded:
+            (folder / "timing.json").write_text(json.dumps({"recipe": recorded}))
+        write = f"open({str(folder / 'results.json')!r}, 'w').write('{{}}')"
+        runs.append(Run("splice_donor", name, 1, folder, (sys.executable, "-c", write), overrides))
+    with caplog.at_level("INFO"):
+        assert run_all(runs, jobs=1) == 0
+    assert "3 runs planned, 2 already done, 1 to run" in caplog.text
+    assert "stale / seed 1: finished with another recipe" in caplog.text
+    assert "1 finished runs recorded no recipe" in caplog.text
+    current, stale, unrecorded = (r.folder for r in runs)
+    for kept in (current, unrecorded):
+        assert (kept / "results.json").read_text() == '{"old": true}'
+    assert (stale / "results.json").read_text() == "{}"
+    assert json.loads((stale / "timing.json").read_text())["recipe"] == digest
+
+
+def test_the_recipe_digest_follows_the_config_and_the_init_weights(tmp_path: Path) -> None:
+    """Output folders and data paths leave the digest alone; a recipe entry or the content of the
+    init weights changes it."""
+    from tasks.recipe import recipe_digest
+
+    base = ["experiment=finetune_arabidopsis", "data/mpgb=embedded/tair10_lncrna", "seed=1"]
+    digest = recipe_digest(base)
+    assert recipe_digest([*base, "hydra.run.dir=elsewhere", f"paths.data_dir={tmp_path}"]) == digest
+    assert recipe_digest([*base, "trainer.max_steps=300"]) != digest
+    weights = tmp_path / "init.ckpt"
+    weights.write_bytes(b"one")
+    first = recipe_digest([*base, f"init_from={weights}"])
+    weights.write_bytes(b"two")
+    assert recipe_digest([*base, f"init_from={weights}"]) not in (first, digest)

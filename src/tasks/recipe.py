@@ -1,0 +1,76 @@
+"""The recipe of a benchmark run as a digest, so that a resumed benchmark can tell a finished run
+made with today's configuration from one made with an older one.
+
+The recipe is the run's composed Hydra config (`conf/train.yaml` with the run's overrides),
+resolved, without what does not change its numbers (output paths, logging, progress bars, where
+the data lives), plus the content of the weights it starts from (`init_from`): retraining a
+shipped model changes the digest of every run fine-tuned from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
+
+from plantbimoe.shipped import resolve_model
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+VOLATILE = (
+    "paths", "logger", "extras", "tags", "task_name", "callbacks.progress_bar",
+    "trainer.default_root_dir", "data.root", "data.cache_dir", "data.prepare", "data.source",
+)  # fmt: skip
+"""Config entries a run's numbers do not depend on (dotted paths; absent ones are ignored)."""
+
+
+def recipe(overrides: Sequence[str]) -> dict[str, Any]:
+    """The resolved config of a run with `overrides` (its `hydra.*` ones are ignored), without
+    the VOLATILE entries."""
+    kept = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=kept, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg.hydra
+            for key in cfg.paths:  # machine- and run-specific: a placeholder that names itself
+                cfg.paths[key] = f"<paths.{key}>"
+        config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    finally:
+        GlobalHydra.instance().clear()
+    for key in VOLATILE:
+        *parents, leaf = key.split(".")
+        node = config
+        for name in parents:
+            node = node.get(name) or {}
+        node.pop(leaf, None)
+    return config
+
+
+def weights_digest(source: str) -> str:
+    """sha256 of the weights `source` (a checkpoint file, a model folder or a shipped model's
+    name) holds: its model.safetensors for a folder."""
+    path = resolve_model(source)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recipe_digest(overrides: Sequence[str]) -> str:
+    """A short sha256 of `recipe(overrides)` and, when it starts from weights, their content."""
+    config = recipe(overrides)
+    init = config.get("init_from")
+    blob = {"config": config, "init_weights": weights_digest(str(init)) if init else None}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
