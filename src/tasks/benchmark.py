@@ -266,6 +266,20 @@ def run_all(runs: list[Run], jobs: int) -> int:
     return ok.count(False)
 
 
+def record_recipes(runs: list[Run]) -> int:
+    """Write today's recipe digest into the timing.json of each finished run of `runs` that
+    recorded none; returns how many."""
+    count = 0
+    for run in runs:
+        if (run.folder / RESULTS_FILE).is_file() and recorded_recipe(run) is None:
+            timing = run.folder / TIMING_FILE
+            values = json.loads(timing.read_text()) if timing.is_file() else {}
+            values["recipe"] = recipe_digest(run.overrides)
+            atomic_write_text(timing, json.dumps(values, indent=2) + "\n")
+            count += 1
+    return count
+
+
 def finished(out: Path, models: Sequence[str]) -> list[Run]:
     """Every finished run under `out` (any task, model or seed, including those of earlier
     invocations with other options), tasks in TASKS order, then `models` order, then seed."""
@@ -312,6 +326,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="runs at a time (each gets usable cores / jobs threads)")
     parser.add_argument("--docs", default=None, help="also replace the report block in this Markdown file")
     parser.add_argument("--report-only", action="store_true", help="write the report from finished runs")
+    parser.add_argument("--record-recipes", action="store_true",
+                        help="record today's recipe digest for the selected finished runs that recorded "
+                             "none (runs made before digests were kept, once you know they used today's "
+                             "recipe), so that a later recipe change reruns them; runs nothing")
     return parser.parse_args(argv)
 
 
@@ -331,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds, overrides = args.seeds or tier["seeds"], [*tier["overrides"], *args.set]
     share = args.out is None and not args.set
     runs = plan(out, args.tasks, models, seeds, overrides, args.tier, share)
+    if args.record_recipes:
+        print(f"recorded today's recipe for {record_recipes(runs)} finished run(s)")
+        return 0
     failed = 0 if args.report_only else run_all(runs, max(1, args.jobs))
     title = f"{args.study} study, {args.tier} tier"
     docs = Path(args.docs) if args.docs else None

@@ -120,6 +120,12 @@ def test_a_run_finished_with_another_recipe_runs_again(
     assert (stale / "results.json").read_text() == "{}"
     assert json.loads((stale / "timing.json").read_text())["recipe"] == digest
 
+    from tasks.benchmark import record_recipes
+
+    assert record_recipes(runs) == 1  # the unrecorded run; a later recipe change now reruns it
+    assert json.loads((unrecorded / "timing.json").read_text())["recipe"] == digest
+    assert record_recipes(runs) == 0
+
 
 def test_the_recipe_digest_follows_the_config_and_the_init_weights(tmp_path: Path) -> None:
     """Output folders and data paths leave the digest alone; a recipe entry or the content of the
