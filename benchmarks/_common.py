@@ -6,6 +6,7 @@ resident set size (``ru_maxrss``) belongs to that configuration alone.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
@@ -186,7 +187,10 @@ def run_child(
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
+    """Write JSON atomically (temporary file in the same folder, then rename); a dict gains
+    ``created`` (UTC) unless it has one, so reports can tell the newest measurement."""
+    if isinstance(obj, dict) and "created" not in obj:
+        obj = {**obj, "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:

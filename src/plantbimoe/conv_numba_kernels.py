@@ -4,10 +4,13 @@ Token-major layout: y and dx are (batch, length, channels) arrays; x and gy, of 
 with contiguous channels but rows that may be spaced (a slice of in_proj's output), come as flat
 1-d arrays with element strides (batch, step), so that LLVM sees unit-stride inner loops and
 vectorises them; w is (channels, K).
-Jobs are (batch row, block of ``BLOCK`` channels); a call runs jobs [j0, j1) without the GIL.
-Inner loops run over a block's channels (contiguous, vectorised); the K-step window is read back
-from memory (L1) rather than kept. Activations may be stored as float64, float32 or bf16 (uint16
-bits); arithmetic is in float64 for float64, else float32.
+Jobs are (batch row, block of ``BLOCK`` channels); a call runs jobs [j0, j1) without the GIL,
+sweeping each batch row's channels among them together, step by step, so that whole rows of x,
+gy and the outputs stream through once, in order. Inner loops run over those channels
+(contiguous, vectorised). For the usual width K = 4 each step is one fused pass (window sum,
+bias, SiLU; in the backward one pass for g, one for dw, one for dx) with the window's rows read
+directly; other widths accumulate tap by tap. Activations may be stored as float64, float32 or
+bf16 (uint16 bits); arithmetic is in float64 for float64, else float32.
 
   forward   a[t] = bias + sum_k w[k] x[t - K + 1 + k]  (x = 0 before the start),  y = silu(a)
   backward  g[t] = gy[t] silu'(a[t]) (a recomputed),  dx[t] = sum_k w[k] g[t + K - 1 - k],
@@ -22,19 +25,8 @@ from numba import from_dtype, njit, types
 from .scan_numba_math import JIT, compute_type, consts, exp2, stored, to_compute, zeros
 
 BLOCK = 256
-"""Channels per job: 256 halves the time of 64 (fewer row slices per step; L=4096, d=1024)."""
-
-
-@njit(**JIT)
-def _block_params(w, bias, c0, wc):  # type: ignore[no-untyped-def]
-    """w^T (K, BLOCK) and bias (BLOCK) of channels [c0, c0 + wc), zero past them."""
-    K = w.shape[1]
-    wt, bw = zeros((K, BLOCK), w.dtype), zeros(BLOCK, w.dtype)
-    for j in range(wc):
-        bw[j] = bias[c0 + j]
-        for k in range(K):
-            wt[k, j] = w[c0 + j, k]
-    return wt, bw
+"""Channels per job: the unit that callers split across threads (a call sweeps its jobs' channels
+of a batch row together)."""
 
 
 @njit(**JIT)
@@ -51,20 +43,47 @@ def _preact(x, xs, bi, t, c0, wc, wt, bw, acc):  # type: ignore[no-untyped-def]
 
 
 @njit(**JIT)
+def _span_params(w, bias, c0, wc):  # type: ignore[no-untyped-def]
+    """w^T (K, wc) and bias (wc) of channels [c0, c0 + wc)."""
+    K = w.shape[1]
+    wt, bw = zeros((K, wc), w.dtype), zeros(wc, w.dtype)
+    for j in range(wc):
+        bw[j] = bias[c0 + j]
+        for k in range(K):
+            wt[k, j] = w[c0 + j, k]
+    return wt, bw
+
+
+@njit(**JIT)
 def forward_jobs(j0, j1, x, xs, w, bias, y):  # type: ignore[no-untyped-def]
-    """y = silu(causal depthwise conv(x) + bias) for jobs [j0, j1); x flat with strides xs."""
+    """y = silu(causal depthwise conv(x) + bias) for jobs [j0, j1); x flat with strides xs.
+    Each batch row's channels among the jobs are swept together, step by step: whole rows of x
+    are read once, in order."""
     L, d = y.shape[1], y.shape[2]
     nblk = (d + BLOCK - 1) // BLOCK
+    K = w.shape[1]
     c = consts(w.dtype)
     one, log2e = c[1], c[2]
-    acc = zeros(BLOCK, w.dtype)
-    for job in range(j0, j1):
-        bi, c0 = job // nblk, (job % nblk) * BLOCK
-        wc = min(BLOCK, d - c0)
-        wt, bw = _block_params(w, bias, c0, wc)
+    for bi in range(j0 // nblk, (j1 - 1) // nblk + 1):
+        c0 = max(j0 - bi * nblk, 0) * BLOCK
+        wc = min(min(j1 - bi * nblk, nblk) * BLOCK, d) - c0
+        wt, bw = _span_params(w, bias, c0, wc)
+        acc = zeros(wc, w.dtype)
+        w0, w1, w2, w3 = wt[0], wt[min(1, K - 1)], wt[min(2, K - 1)], wt[min(3, K - 1)]
         for t in range(L):
-            _preact(x, xs, bi, t, c0, wc, wt, bw, acc)
             out = y[bi, t, c0 : c0 + wc]
+            if K == 4 and t >= 3:  # the usual width: one pass, the window in registers
+                o = bi * xs[0] + (t - 3) * xs[1] + c0
+                r0 = x[o : o + wc]
+                r1 = x[o + xs[1] : o + xs[1] + wc]
+                r2 = x[o + 2 * xs[1] : o + 2 * xs[1] + wc]
+                r3 = x[o + 3 * xs[1] : o + 3 * xs[1] + wc]
+                for j in range(wc):
+                    a = (bw[j] + w0[j] * to_compute(r0[j]) + w1[j] * to_compute(r1[j])
+                         + w2[j] * to_compute(r2[j]) + w3[j] * to_compute(r3[j]))
+                    out[j] = stored(a / (one + exp2(-a * log2e)), out)
+                continue
+            _preact(x, xs, bi, t, c0, wc, wt, bw, acc)
             for j in range(wc):
                 a = acc[j]
                 out[j] = stored(a / (one + exp2(-a * log2e)), out)
@@ -74,25 +93,49 @@ def forward_jobs(j0, j1, x, xs, w, bias, y):  # type: ignore[no-untyped-def]
 def backward_jobs(j0, j1, x, xs, w, bias, gy, gs, dx, dw, dbias):  # type: ignore[no-untyped-def]
     """Gradients for jobs [j0, j1), steps from the last: dx (b, L, d), dw[b] (channels, K) and
     dbias[b] (channels), per batch row (summed by the caller); x and gy flat with strides xs, gs.
-    A ring of the last K values of g (zero past the end) gives dx."""
+    A ring of the last K values of g (zero past the end) gives dx. Each batch row's channels
+    among the jobs are swept together, step by step, as in the forward."""
     L, d = dx.shape[1], dx.shape[2]
     K = w.shape[1]
     nblk = (d + BLOCK - 1) // BLOCK
     c = consts(w.dtype)
     one, log2e = c[1], c[2]
-    acc, ring = zeros(BLOCK, w.dtype), zeros((K, BLOCK), w.dtype)
-    dwl, dbl = zeros((K, BLOCK), w.dtype), zeros(BLOCK, w.dtype)
-    for job in range(j0, j1):
-        bi, c0 = job // nblk, (job % nblk) * BLOCK
-        wc = min(BLOCK, d - c0)
-        wt, bw = _block_params(w, bias, c0, wc)
-        ring[:] = 0.0
-        dwl[:] = 0.0
-        dbl[:] = 0.0
+    for bi in range(j0 // nblk, (j1 - 1) // nblk + 1):
+        c0 = max(j0 - bi * nblk, 0) * BLOCK
+        wc = min(min(j1 - bi * nblk, nblk) * BLOCK, d) - c0
+        wt, bw = _span_params(w, bias, c0, wc)
+        acc, ring = zeros(wc, w.dtype), zeros((K, wc), w.dtype)
+        dwl, dbl = zeros((K, wc), w.dtype), zeros(wc, w.dtype)
+        w0, w1, w2, w3 = wt[0], wt[min(1, K - 1)], wt[min(2, K - 1)], wt[min(3, K - 1)]
         for t in range(L - 1, -1, -1):
-            _preact(x, xs, bi, t, c0, wc, wt, bw, acc)
             og = bi * gs[0] + t * gs[1] + c0
             grow, g = gy[og : og + wc], ring[t % K]
+            out = dx[bi, t, c0 : c0 + wc]
+            if K == 4 and t >= 3:  # the usual width: the window read once per step
+                o = bi * xs[0] + (t - 3) * xs[1] + c0
+                r0 = x[o : o + wc]
+                r1 = x[o + xs[1] : o + xs[1] + wc]
+                r2 = x[o + 2 * xs[1] : o + 2 * xs[1] + wc]
+                r3 = x[o + 3 * xs[1] : o + 3 * xs[1] + wc]
+                for j in range(wc):
+                    a = (bw[j] + w0[j] * to_compute(r0[j]) + w1[j] * to_compute(r1[j])
+                         + w2[j] * to_compute(r2[j]) + w3[j] * to_compute(r3[j]))
+                    s = one / (one + exp2(-a * log2e))
+                    gv = to_compute(grow[j]) * s * (one + a * (one - s))
+                    g[j] = gv
+                    dbl[j] += gv
+                d0, d1, d2, d3 = dwl[0], dwl[1], dwl[2], dwl[3]
+                for j in range(wc):
+                    gv = g[j]
+                    d0[j] += gv * to_compute(r0[j])
+                    d1[j] += gv * to_compute(r1[j])
+                    d2[j] += gv * to_compute(r2[j])
+                    d3[j] += gv * to_compute(r3[j])
+                g1, g2, g3 = ring[(t + 1) % 4], ring[(t + 2) % 4], ring[(t + 3) % 4]
+                for j in range(wc):
+                    out[j] = stored(w3[j] * g[j] + w2[j] * g1[j] + w1[j] * g2[j] + w0[j] * g3[j], out)
+                continue
+            _preact(x, xs, bi, t, c0, wc, wt, bw, acc)
             for j in range(wc):
                 a = acc[j]
                 s = one / (one + exp2(-a * log2e))
@@ -110,7 +153,6 @@ def backward_jobs(j0, j1, x, xs, w, bias, gy, gs, dx, dw, dbias):  # type: ignor
                 gm, wk = ring[(t + m) % K], wt[K - 1 - m]
                 for j in range(wc):
                     acc[j] += wk[j] * gm[j]
-            out = dx[bi, t, c0 : c0 + wc]
             for j in range(wc):
                 out[j] = stored(acc[j], out)
         for j in range(wc):
