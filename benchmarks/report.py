@@ -88,39 +88,44 @@ def targets(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 14's targets from every model.py file that ran both dtypes (each ratio from one
-    invocation, the best of them; the conv and scan shares from the newest file by its
-    ``created`` time, files without one counting as oldest; files older than the dtype column
-    are left out)."""
+    """Issue 14's targets from the model.py files that ran both dtypes, each read from the newest
+    file (by its ``created`` time; files without one count as oldest) that measured it, since the
+    kernels change between files; ratios come from one invocation. Files older than the dtype
+    column are left out."""
     models = [d for d in models if all("dtype" in r for r in d["results"])]
-    ratios = [r for d in models for r in model_bench.dtype_ratios(d["results"])]
+    newest_first = sorted(models, key=lambda d: d.get("created", ""), reverse=True)
+
+    def newest(values: Any) -> Any:
+        return next((v for d in newest_first for v in values(d)), None)
+
+    def ratios(d: dict[str, Any]) -> list[dict[str, Any]]:
+        return model_bench.dtype_ratios(d["results"])
+
     out = []
     goals = (("infer", (4096, 32768), BF16_INFER_TARGET), ("train", (1024, 4096), BF16_TRAIN_TARGET))
     for mode, Ls, goal in goals:
         for L in Ls:
-            got = [r["bf16_over_fp32"] for r in ratios
-                   if (r["size"], r["mode"], r["L"]) == ("base", mode, L) and "bf16_over_fp32" in r]
+            got = newest(lambda d, mode=mode, L=L: [
+                r["bf16_over_fp32"] for r in ratios(d)
+                if (r["size"], r["mode"], r["L"]) == ("base", mode, L) and "bf16_over_fp32" in r])
             out.append({"target": f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s",
-                        "value": f"{max(got):.2f}x" if got else None,
-                        "met": max(got) >= goal if got else None})
-    tiny = [r for d in models if d.get("args", {}).get("batch", 1) == 1 for r in d["results"]
-            if r["status"] == "ok" and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)]
-    best = max(tiny, key=lambda r: r["tokens_per_s"], default=None)
+                        "value": f"{got:.2f}x" if got is not None else None,
+                        "met": got >= goal if got is not None else None})
+    best = newest(lambda d: [max(
+        (r for r in d["results"] if r["status"] == "ok"
+         and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)),
+        key=lambda r: r["tokens_per_s"])] if d.get("args", {}).get("batch", 1) == 1 and any(
+        r["status"] == "ok" and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)
+        for r in d["results"]) else [])
     goal = TINY_TRAIN_GAIN * TINY_TRAIN_START
     target = f"tiny train L=1024, batch 1: >= {TINY_TRAIN_GAIN:.0f}x {TINY_TRAIN_START:,.0f} tokens/s"
     out.append({"target": target,
                 "value": f"{best['tokens_per_s']:,.0f} tokens/s ({best['dtype']}, "
                          f"{best['tokens_per_s'] / TINY_TRAIN_START:.2f}x)" if best else None,
                 "met": best["tokens_per_s"] >= goal if best else None})
-    # shares follow the kernels of the day: read from the newest file that measured them
-    newest_first = sorted(models, key=lambda d: d.get("created", ""), reverse=True)
-
-    def newest(values: Any) -> float | None:
-        return next((v for d in newest_first for v in values(d)), None)
-
     for dtype in ("float32", "bfloat16"):
         share = newest(lambda d, dtype=dtype: [
-            r["conv_share"] for r in model_bench.dtype_ratios(d["results"])
+            r["conv_share"] for r in ratios(d)
             if (r["size"], r["mode"], r["L"], r["dtype"]) == ("base", "mixer", 4096, dtype)])
         target = f"conv1d+SiLU <= {CONV_SHARE_TARGET:.0%} of a base mixer forward at L=4096 ({dtype})"
         out.append({"target": target, "value": f"{share:.1%}" if share is not None else None,
