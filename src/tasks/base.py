@@ -47,6 +47,13 @@ class OptimizedTask(LightningModule):
         reshard = getattr(self.trainer.strategy, "reshard_after_forward", True)
         fully_shard_blocks(roots, self.device_mesh["data_parallel"], reshard_after_forward=reshard)
 
+    def compile_network(self, backend: str = "inductor") -> None:
+        """torch.compile each child module that has parameters, in place (``nn.Module.compile``:
+        parameter names, checkpoints and exported weights stay as they are), with `backend`."""
+        for module in self.children():
+            if next(module.parameters(), None) is not None:
+                module.compile(backend=backend)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep torch's random state (dropout) so a resumed run continues the same draws."""
         checkpoint["torch_rng_state"] = torch.get_rng_state()

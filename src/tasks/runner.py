@@ -113,6 +113,11 @@ def run(cfg: DictConfig) -> float | None:
         if not hasattr(task, "init_from"):
             raise ValueError(f"{type(task).__name__} cannot initialise from a checkpoint (init_from).")
         task.init_from(cfg.init_from)
+    if cfg.get("compile"):
+        backend = "inductor" if cfg.compile is True else str(cfg.compile)
+        log.info("compile=%s: torch.compile (%s) of the network; each new input shape compiles first",
+                 cfg.compile, backend)
+        task.compile_network(backend)
     for lg in trainer.loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if cfg.get("train", True):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tasks.runner import run
+from tasks.runner import build, run
 from tests.framework.hydra_utils import compose_config
 
 # A short run of the default experiment: tiny windows, few steps, one validation pass.
@@ -69,3 +69,20 @@ def test_default_run_logs_tags_checkpoints_and_resumes(tmp_path: Path, embedded_
     state = torch.load(second, map_location="cpu", weights_only=True)
     assert state["global_step"] == 6
     assert state["tokens_seen"] > 0
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_and_keeps_parameter_names(tmp_path: Path, embedded_shards: Path) -> None:
+    """compile=<backend> trains through torch.compile (the cheap aot_eager backend here: the
+    same Dynamo trace of the network, without code generation), and the network keeps the
+    parameter names of an eager one (nn.Module.compile in place, no `_orig_mod.` prefix), so
+    checkpoints, init_from and export read alike."""
+    overrides = ["debug=fdr", "data.window_length=64", "data.batch_size=2", "data.val_windows=2"]
+    cfg = compose_config([*overrides, f"data.shards={embedded_shards}", "compile=aot_eager"], tmp_path)
+    _, task, _ = build(cfg)
+    names = set(task.state_dict())
+    task.compile_network("aot_eager")
+    assert set(task.state_dict()) == names
+    networks = [m for m in task.children() if next(m.parameters(), None) is not None]
+    assert networks and all(m._compiled_call_impl is not None for m in networks)
+    run(cfg)
