@@ -128,13 +128,14 @@ def test_a_run_finished_with_another_recipe_runs_again(
 
 
 def test_the_recipe_digest_follows_the_config_and_the_init_weights(tmp_path: Path) -> None:
-    """Output folders and data paths leave the digest alone; a recipe entry or the content of the
-    init weights changes it."""
+    """Output folders, data paths and speed switches leave the digest alone; a recipe entry or
+    the content of the init weights changes it."""
     from tasks.recipe import recipe_digest
 
     base = ["experiment=finetune_arabidopsis", "data/mpgb=embedded/tair10_lncrna", "seed=1"]
     digest = recipe_digest(base)
     assert recipe_digest([*base, "hydra.run.dir=elsewhere", f"paths.data_dir={tmp_path}"]) == digest
+    assert recipe_digest([*base, "compile=true"]) == digest  # a speed switch, not a recipe
     assert recipe_digest([*base, "trainer.max_steps=300"]) != digest
     weights = tmp_path / "init.ckpt"
     weights.write_bytes(b"one")
