@@ -87,6 +87,12 @@ def targets(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _goal(target: str, value: float | None, met: bool | None, shown: str) -> dict[str, Any]:
+    """A targets-table row; `shown` formats `value` (``{}``), absent when nothing was measured."""
+    return {"target": target, "value": shown.format(value) if value is not None else None,
+            "met": met if value is not None else None}
+
+
 def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Issue 14's targets from the model.py files that ran both dtypes, each read from the newest
     file (by its ``created`` time; files without one count as oldest) that measured it, since the
@@ -95,48 +101,40 @@ def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     models = [d for d in models if all("dtype" in r for r in d["results"])]
     newest_first = sorted(models, key=lambda d: d.get("created", ""), reverse=True)
 
-    def newest(values: Any) -> Any:
-        return next((v for d in newest_first for v in values(d)), None)
+    def newest(pick: Any) -> Any:
+        """The first value `pick(file)` yields, newest file first (None when none does)."""
+        return next((v for d in newest_first for v in pick(d)), None)
 
-    def ratios(d: dict[str, Any]) -> list[dict[str, Any]]:
-        return model_bench.dtype_ratios(d["results"])
+    def rows_of(d: dict[str, Any], key: tuple[Any, ...], ratios: bool = False) -> list[dict[str, Any]]:
+        """The ok rows of file `d` (its dtype ratios with `ratios`) whose (size, mode, L[, dtype])
+        is `key`."""
+        rows = model_bench.dtype_ratios(d["results"]) if ratios else [
+            r for r in d["results"] if r["status"] == "ok"]
+        return [r for r in rows if tuple(r[k] for k in ("size", "mode", "L", "dtype")[: len(key)]) == key]
 
     out = []
     goals = (("infer", (4096, 32768), BF16_INFER_TARGET), ("train", (1024, 4096), BF16_TRAIN_TARGET))
     for mode, Ls, goal in goals:
         for L in Ls:
-            got = newest(lambda d, mode=mode, L=L: [
-                r["bf16_over_fp32"] for r in ratios(d)
-                if (r["size"], r["mode"], r["L"]) == ("base", mode, L) and "bf16_over_fp32" in r])
-            out.append({"target": f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s",
-                        "value": f"{got:.2f}x" if got is not None else None,
-                        "met": got >= goal if got is not None else None})
-    best = newest(lambda d: [max(
-        (r for r in d["results"] if r["status"] == "ok"
-         and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)),
-        key=lambda r: r["tokens_per_s"])] if d.get("args", {}).get("batch", 1) == 1 and any(
-        r["status"] == "ok" and (r["size"], r["mode"], r["L"]) == ("tiny", "train", 1024)
-        for r in d["results"]) else [])
-    goal = TINY_TRAIN_GAIN * TINY_TRAIN_START
+            got = newest(lambda d, key=("base", mode, L): [
+                r["bf16_over_fp32"] for r in rows_of(d, key, ratios=True) if "bf16_over_fp32" in r])
+            out.append(_goal(f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s",
+                             got, got is not None and got >= goal, "{:.2f}x"))
+    best = newest(lambda d: [max(rows_of(d, ("tiny", "train", 1024)), key=lambda r: r["tokens_per_s"])]
+                  if d.get("args", {}).get("batch", 1) == 1 and rows_of(d, ("tiny", "train", 1024)) else [])
+    goal, tokens = TINY_TRAIN_GAIN * TINY_TRAIN_START, best["tokens_per_s"] if best else None
+    detail = f" ({best['dtype']}, {tokens / TINY_TRAIN_START:.2f}x)" if best else ""
     target = f"tiny train L=1024, batch 1: >= {TINY_TRAIN_GAIN:.0f}x {TINY_TRAIN_START:,.0f} tokens/s"
-    out.append({"target": target,
-                "value": f"{best['tokens_per_s']:,.0f} tokens/s ({best['dtype']}, "
-                         f"{best['tokens_per_s'] / TINY_TRAIN_START:.2f}x)" if best else None,
-                "met": best["tokens_per_s"] >= goal if best else None})
+    out.append(_goal(target, tokens, tokens is not None and tokens >= goal, "{:,.0f} tokens/s" + detail))
     for dtype in ("float32", "bfloat16"):
-        share = newest(lambda d, dtype=dtype: [
-            r["conv_share"] for r in ratios(d)
-            if (r["size"], r["mode"], r["L"], r["dtype"]) == ("base", "mixer", 4096, dtype)])
+        share = newest(lambda d, key=("base", "mixer", 4096, dtype): [
+            r["conv_share"] for r in rows_of(d, key, ratios=True)])
         target = f"conv1d+SiLU <= {CONV_SHARE_TARGET:.0%} of a base mixer forward at L=4096 ({dtype})"
-        out.append({"target": target, "value": f"{share:.1%}" if share is not None else None,
-                    "met": share <= CONV_SHARE_TARGET if share is not None else None})
-    share = newest(lambda d: [
-        (r["parts"].get("scan", 0.0) + r["parts"].get("conv", 0.0)) / r["median_s"] for r in d["results"]
-        if r["status"] == "ok" and "parts" in r
-        and (r["size"], r["mode"], r["L"], r["dtype"]) == ("base", "infer", 4096, "bfloat16")])
-    target = f"scan + conv <= {SCAN_CONV_SHARE_TARGET:.0%} of a base forward at L=4096 (bfloat16)"
-    out.append({"target": target, "value": f"{share:.1%}" if share is not None else None,
-                "met": share <= SCAN_CONV_SHARE_TARGET if share is not None else None})
+        out.append(_goal(target, share, share is not None and share <= CONV_SHARE_TARGET, "{:.1%}"))
+    share = newest(lambda d: [(r["parts"].get("scan", 0.0) + r["parts"].get("conv", 0.0)) / r["median_s"]
+                              for r in rows_of(d, ("base", "infer", 4096, "bfloat16")) if "parts" in r])
+    out.append(_goal(f"scan + conv <= {SCAN_CONV_SHARE_TARGET:.0%} of a base forward at L=4096 (bfloat16)",
+                     share, share is not None and share <= SCAN_CONV_SHARE_TARGET, "{:.1%}"))
     return out
 
 
