@@ -199,11 +199,12 @@ def recorded_recipe(run: Run) -> str | None:
     return json.loads(timing.read_text()).get("recipe") if timing.is_file() else None
 
 
-def is_current(run: Run, digest: str) -> bool:
-    """True when `run` finished with recipe `digest`, or finished before runs recorded theirs."""
+def is_current(run: Run, digest: str, recorded: str | None = None) -> bool:
+    """True when `run` finished with recipe `digest`, or finished before runs recorded theirs
+    (`recorded`: its recorded digest when the caller has read it already)."""
     if not (run.folder / RESULTS_FILE).is_file():
         return False
-    recorded = recorded_recipe(run)
+    recorded = recorded or recorded_recipe(run)
     return recorded is None or recorded == digest
 
 
@@ -250,12 +251,14 @@ def run_all(runs: list[Run], jobs: int) -> int:
     """Run what has no results.json yet, or has one from another recipe (a changed config or
     retrained init weights: tasks.recipe), `jobs` at a time; returns the number of failed runs."""
     digests = {run.folder: recipe_digest(run.overrides) for run in runs}
-    todo = [r for r in runs if not is_current(r, digests[r.folder])]
-    stale = [r for r in todo if (r.folder / RESULTS_FILE).is_file()]
-    for r in stale:
-        log.warning("%s / %s / seed %d: finished with another recipe (%s, now %s); running it again",
-                    r.task, r.model, r.seed, recorded_recipe(r), digests[r.folder])
-    unknown = sum(1 for r in runs if (r.folder / RESULTS_FILE).is_file() and recorded_recipe(r) is None)
+    finished_runs = [r for r in runs if (r.folder / RESULTS_FILE).is_file()]
+    recorded = {r.folder: recorded_recipe(r) for r in finished_runs}
+    todo = [r for r in runs if not is_current(r, digests[r.folder], recorded.get(r.folder))]
+    for r in todo:
+        if recorded.get(r.folder):
+            log.warning("%s / %s / seed %d: finished with another recipe (%s, now %s); running it again",
+                        r.task, r.model, r.seed, recorded[r.folder], digests[r.folder])
+    unknown = sum(1 for r in finished_runs if recorded[r.folder] is None)
     if unknown:
         log.info("%d finished runs recorded no recipe (made before runs did) and are kept", unknown)
     log.info("%d runs planned, %d already done, %d to run (%d at a time)",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,18 @@ def recipe(overrides: Sequence[str]) -> dict[str, Any]:
 
 def weights_digest(source: str) -> str:
     """sha256 of the weights `source` (a checkpoint file, a model folder or a shipped model's
-    name) holds: its model.safetensors for a folder."""
+    name) holds: its model.safetensors for a folder. Hashed once per file version and process
+    (a study plans dozens of runs from the same weights)."""
     path = resolve_model(source)
     if path.is_dir():
         path = path / "model.safetensors"
+    stat = path.stat()
+    return _file_digest(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """sha256 of `path`'s content; `mtime_ns` and `size` key the cache to this version of it."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

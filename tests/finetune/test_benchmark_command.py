@@ -140,5 +140,5 @@ def test_the_recipe_digest_follows_the_config_and_the_init_weights(tmp_path: Pat
     weights = tmp_path / "init.ckpt"
     weights.write_bytes(b"one")
     first = recipe_digest([*base, f"init_from={weights}"])
-    weights.write_bytes(b"two")
+    weights.write_bytes(b"second")  # another size too: the digest cache keys on size and mtime
     assert recipe_digest([*base, f"init_from={weights}"]) not in (first, digest)
