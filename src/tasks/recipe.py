@@ -19,7 +19,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from plantbimoe.shipped import resolve_model
 
@@ -34,22 +34,28 @@ listed here: add a key whose default keeps the old behaviour (a speed switch suc
 ``compile``) here, or expect the benchmark to rerun what it touches."""
 
 
-def recipe(overrides: Sequence[str]) -> dict[str, Any]:
-    """The resolved config of a run with `overrides` (its `hydra.*` ones are ignored), without
-    the VOLATILE entries."""
-    kept = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
+def compose_train(overrides: Sequence[str]) -> DictConfig:
+    """`conf/train.yaml` composed with `overrides`, as train.py would, its Hydra node kept and
+    registered (so `${hydra:...}` interpolations resolve) and Hydra left uninitialised."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=kept, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg.hydra
-            for key in cfg.paths:  # machine- and run-specific: a placeholder that names itself
-                cfg.paths[key] = f"<paths.{key}>"
-        config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+            cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def recipe(overrides: Sequence[str]) -> dict[str, Any]:
+    """The resolved config of a run with `overrides` (its `hydra.*` ones are ignored), without
+    the VOLATILE entries."""
+    cfg = compose_train([o for o in overrides if not o.lstrip("+~").startswith("hydra.")])
+    with open_dict(cfg):
+        del cfg.hydra
+        for key in cfg.paths:  # machine- and run-specific: a placeholder that names itself
+            cfg.paths[key] = f"<paths.{key}>"
+    config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     for key in VOLATILE:
         *parents, leaf = key.split(".")
         node = config
