@@ -58,6 +58,10 @@ class BenchParams:
     val_slot: int = 4
     test_slot: int = 9
 
+    def blocks(self) -> BlockSplit:
+        """The positional train/validation/test split of the chromosome blocks."""
+        return BlockSplit(self.block_size, self.cycle, self.val_slot, self.test_slot)
+
 
 def _write_split(path: Path, fmt: str, examples: list[Example]) -> None:
     with atomic_text(path) as handle:
@@ -92,7 +96,7 @@ def build_benchmark(
     transcripts = [t for t in transcripts if t.chrom in genome.ids]
     if not transcripts:
         raise ValueError(f"{gff}: no mRNA/lnc_RNA transcript lies on a sequence of {genome_fasta}")
-    split = BlockSplit(params.block_size, params.cycle, params.val_slot, params.test_slot)
+    split = params.blocks()
     rng = np.random.default_rng(params.seed)
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

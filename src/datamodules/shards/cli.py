@@ -4,6 +4,8 @@
     plantbimoe-shards build MANIFEST OUT --window-length 32768 --overlap 128 --processes 16
     plantbimoe-shards info data/shards/arabidopsis        # or an s3:// / https:// / pipe: location
     plantbimoe-shards plan data/shards/arabidopsis --batch-size 16 --steps 1800 --seed 42
+    plantbimoe-shards plan data/shards/arabidopsis --batch-size 16 --steps 1800 --seed 42 \
+        --overlap A_thaliana_TAIR10   # and the bases of it read per split of the benchmark's blocks
 
 Parameters not given on the command line come from the manifest's `build:` section, then from
 the defaults (32,768-bp windows, 128-bp overlap, <= 2% N, 256 MiB shards, 2.5% + 2.5% held out).
@@ -18,6 +20,8 @@ import logging
 import sys
 from dataclasses import fields
 
+from datamodules.annotation_bench import BenchParams
+from datamodules.shards import overlap
 from datamodules.shards.builder import build_shards
 from datamodules.shards.composition import render, species_per_span
 from datamodules.shards.index import ShardIndex
@@ -50,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--seed", type=int, required=True, help="the run's seed")
     plan.add_argument("--interleave", type=int, default=16, help="data.shard_interleave (default 16)")
     plan.add_argument("--span", type=int, default=100, help="steps per row (default 100)")
+    plan.add_argument("--overlap", metavar="SPECIES",
+                      help="also the bases of SPECIES read, per split of the annotation benchmark's blocks")
     return parser
 
 
@@ -81,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             spans = species_per_span(index, args.batch_size, args.steps, args.seed, args.interleave,
                                      args.span)
             print(render(spans, args.span))
+            if args.overlap:
+                read, every = overlap.windows_read(index, args.batch_size, args.steps, args.seed,
+                                                   args.interleave, args.overlap)
+                print("\n" + overlap.render(args.overlap, args.steps, read, every, BenchParams().blocks()))
             return 0
         manifest = load_manifest(args.manifest, args.genomes_root)
         values = {**manifest.build, **{k: getattr(args, k) for k in _TYPES if getattr(args, k) is not None}}
