@@ -283,6 +283,32 @@ def record_recipes(runs: list[Run]) -> int:
     return count
 
 
+def split_stale(runs: list[Run], planned: list[Run]) -> tuple[list[Run], list[Run]]:
+    """(runs to report, stale runs): a finished run of `planned` whose recorded recipe digest is
+    not today's (a changed config or retrained init weights) is stale until it reruns; runs that
+    recorded no digest, or lie outside the plan (other options), are reported."""
+    overrides = {run.folder: run.overrides for run in planned}
+    current, stale = [], []
+    for run in runs:
+        recorded = recorded_recipe(run)
+        outdated = run.folder in overrides and recorded not in (None, recipe_digest(overrides[run.folder]))
+        (stale if outdated else current).append(run)
+    return current, stale
+
+
+def stale_note(stale: list[Run]) -> str:
+    """One Markdown line naming the runs left out of a report because their recipe changed."""
+    if not stale:
+        return ""
+    by_model: dict[tuple[str, str], list[int]] = {}
+    for run in stale:
+        by_model.setdefault((run.task, run.model), []).append(run.seed)
+    names = "; ".join(f"{task} / {model} (seed {', '.join(map(str, seeds))})"
+                      for (task, model), seeds in by_model.items())
+    return (f"Left out until the benchmark command reruns them ({len(stale)} runs made with an earlier "
+            f"recipe: another config or other init weights): {names}.\n")
+
+
 def finished(out: Path, models: Sequence[str]) -> list[Run]:
     """Every finished run under `out` (any task, model or seed, including those of earlier
     invocations with other options), tasks in TASKS order, then `models` order, then seed."""
@@ -361,9 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     # the report covers the whole study, whichever models and seeds this invocation ran
     every = plan(out, TASKS, study, TIERS[args.tier]["seeds"], overrides, args.tier, share)
     shared = [r for r in every if not r.folder.is_relative_to(out) and (r.folder / RESULTS_FILE).is_file()]
-    report = in_table_order(finished(out, list(study)) + shared, list(study))
+    report, stale = split_stale(in_table_order(finished(out, list(study)) + shared, list(study)), every)
+    if stale:
+        log.warning("%d finished runs used an earlier recipe and are left out of the report until rerun",
+                    len(stale))
     curve = full_training_cap(args.tier) if args.study == "pretraining" else None
-    for path in write_report(out, report, title, docs, f"benchmark:{args.study}:{args.tier}", curve):
+    key = f"benchmark:{args.study}:{args.tier}"
+    for path in write_report(out, report, title, docs, key, curve, stale_note(stale)):
         print(f"wrote {path}")
     if failed:
         print(f"{failed} run(s) failed: see their run.log; run again to retry them", file=sys.stderr)

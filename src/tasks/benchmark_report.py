@@ -152,12 +152,13 @@ def replace_block(doc: Path, key: str, body: str) -> None:
 
 def write_report(
     out: Path, runs: Sequence[Any], title: str, docs: Path | None = None, key: str = "benchmark",
-    curve_full_size: int | None = None,
+    curve_full_size: int | None = None, note: str = "",
 ) -> list[Path]:
     """results.md, results.csv and results.png under `out` (and the block `key` in `docs`); the paths.
 
     With `curve_full_size` (the pretraining study) the Markdown gains the pretrained-minus-random
-    table and the plot is the metric against the number of training examples instead of bars."""
+    table and the plot is the metric against the number of training examples instead of bars;
+    `note` (a Markdown paragraph) ends the Markdown."""
     rows = summarise(runs)
     if not rows:
         return []
@@ -166,6 +167,7 @@ def write_report(
     if curve_full_size is not None:
         verdict = pretraining_report.to_markdown(rows)
         markdown += f"\n{verdict}" if verdict else ""
+    markdown += f"\n{note}" if note else ""
     md, table, png = out / "results.md", out / "results.csv", out / "results.png"
     atomic_write_text(md, markdown)
     with atomic_text(table) as handle:

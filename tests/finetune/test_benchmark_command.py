@@ -127,6 +127,28 @@ def test_a_run_finished_with_another_recipe_runs_again(
     assert record_recipes(runs) == 0
 
 
+def test_the_report_leaves_out_runs_of_an_earlier_recipe_and_names_them(tmp_path: Path) -> None:
+    import json
+
+    from tasks.benchmark import Run, split_stale, stale_note
+    from tasks.recipe import recipe_digest
+
+    overrides = ("experiment=finetune_arabidopsis", "data/mpgb=embedded/tair10_splice_donor", "seed=1")
+    runs = []
+    for name, recorded in (("current", recipe_digest(overrides)), ("stale", "0" * 16), ("unrecorded", None),
+                           ("unplanned", "1" * 16)):
+        folder = tmp_path / "runs" / "splice_donor" / name / "seed1"
+        folder.mkdir(parents=True)
+        if recorded:
+            (folder / "timing.json").write_text(json.dumps({"recipe": recorded}))
+        runs.append(Run("splice_donor", name, 1, folder, (), overrides))
+    current, stale = split_stale(runs, planned=runs[:3])
+    assert [r.model for r in current] == ["current", "unrecorded", "unplanned"]
+    assert [r.model for r in stale] == ["stale"]
+    assert "1 runs made with an earlier recipe" in stale_note(stale)
+    assert "splice_donor / stale (seed 1)" in stale_note(stale) and stale_note([]) == ""
+
+
 def test_the_recipe_digest_follows_the_config_and_the_init_weights(tmp_path: Path) -> None:
     """Output folders, data paths and speed switches leave the digest alone; a recipe entry or
     the content of the init weights changes it."""
