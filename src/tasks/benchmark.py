@@ -91,9 +91,9 @@ LOW_DATA_SIZES = (250, 1000)
 
 def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
     """Pretrained vs random init at equal fine-tuning budget: linear probes of frozen features,
-    250 and 1,000 training examples (3 seeds, beside the floors) and full data (1 seed; the
-    random-init and floor runs are the models study's). Listed cheapest and most telling first: a stopped
-    command leaves the probes and the 250-example pairs."""
+    250 and 1,000 training examples and full data (the tier's seeds, beside the floors; at full
+    data the random-init and floor runs are the models study's). Listed cheapest and most telling
+    first: a stopped command leaves the probes and the 250-example pairs."""
     pretrained = (f"init_from={init_from}",)
     inits = {"plantbimoe": (), "plantbimoe-pretrained": pretrained}
     models = {
@@ -107,11 +107,11 @@ def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
         models[f"kmer+positional-n{n}"] = Model("kmer", (*MODELS["kmer+positional"].overrides, *size))
         models[f"cnn-n{n}"] = Model("train", ("backbone=cnn", *size, f"task.run_label=cnn-n{n}"))
         if n == LOW_DATA_SIZES[0]:
-            models["plantbimoe-pretrained"] = Model(
-                "train", (*pretrained, "task.run_label=plantbimoe-pretrained"), (1,))
+            label = "task.run_label=plantbimoe-pretrained"
+            models["plantbimoe-pretrained"] = Model("train", (*pretrained, label))
             for shared in ("plantbimoe", "kmer+positional", "cnn"):  # full data: the models study's runs
                 floor = MODELS[shared]
-                models[shared] = Model(floor.runner, floor.overrides, (1,), shared_with="models")
+                models[shared] = Model(floor.runner, floor.overrides, shared_with="models")
     return models
 
 

@@ -18,12 +18,13 @@ from tasks.pretraining_report import deltas, split_size
 MAX_PER_CLASS = 40
 
 
-def test_plan_shares_the_random_init_run_and_gives_low_data_three_seeds(tmp_path: Path) -> None:
+def test_plan_shares_the_random_init_runs_and_gives_every_fine_tune_three_seeds(tmp_path: Path) -> None:
     models = pretraining_study("some-model")
     runs = plan(tmp_path, ["splice_donor"], models, TIERS["full"]["seeds"], [], "full")
     seeds = {name: sorted(r.seed for r in runs if r.model == name) for name in models}
     assert seeds["plantbimoe-pretrained-n250"] == [1, 2, 3] and seeds["cnn-n1000"] == [1, 2, 3]
-    assert seeds["plantbimoe-pretrained"] == [1] and seeds["probe-pretrained"] == [1]
+    assert seeds["plantbimoe-pretrained"] == seeds["plantbimoe"] == [1, 2, 3]
+    assert seeds["probe-pretrained"] == [1]
     shared = next(r for r in runs if r.model == "plantbimoe")
     assert shared.folder == study_out("models", "full") / "runs" / "splice_donor" / "plantbimoe" / "seed1"
     pretrained = next(r for r in runs if r.model == "plantbimoe-pretrained-n250")
