@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from plantbimoe.atomic import atomic_path
 
@@ -59,9 +60,19 @@ def to_markdown(rows: list[dict]) -> str:
 
 
 def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> None:
+    """Write `curve_figure` to `path` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = curve_figure(rows, full_size, title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def curve_figure(rows: list[dict], full_size: int, title: str) -> Any:
     """One panel per task: headline test metric (mean, error bar = std over seeds) against the
-    number of training examples (log scale; the full cap drawn at `full_size`), per model; the
-    probes as single markers at the full cap."""
+    number of training examples (log scale; the full cap drawn at `full_size`), per model, in one
+    colour per model across panels; the probes as single markers at the full cap."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,6 +82,10 @@ def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> Non
     width = 3.2 * len(tasks) + 2.2
     fig, axes = plt.subplots(1, len(tasks), figsize=(width, 3.4), squeeze=False)
     sizes = sorted({split_size(r["model"])[1] or full_size for r in rows})
+    probes = (("probe-pretrained", "^"), ("probe-random-init", "v"))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # one colour per model in every panel, whichever models a panel has
+    colour = {name: cycle[i % len(cycle)] for i, name in enumerate([*CURVES, *(m for m, _ in probes)])}
     for ax, task in zip(axes[0], tasks, strict=True):
         task_rows = [r for r in rows if r["task"] == task]
         for model in CURVES:
@@ -78,11 +93,12 @@ def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> Non
                             for r in task_rows for m, n in [split_size(r["model"])] if m == model)
             if points:
                 xs, ys, es = zip(*points, strict=True)
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=2, label=model)
-        for model, marker in (("probe-pretrained", "^"), ("probe-random-init", "v")):
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=2, label=model, color=colour[model])
+        for model, marker in probes:
             probe = [r for r in task_rows if r["model"] == model]
             if probe:
-                ax.plot([full_size], [probe[0]["mean"]], marker=marker, linestyle="none", label=model)
+                ax.plot([full_size], [probe[0]["mean"]], marker=marker, linestyle="none", label=model,
+                        color=colour[model])
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks(sizes, [f"{n:,}" + (" (cap)" if n == full_size else "") for n in sizes])
@@ -100,6 +116,4 @@ def plot_curves(rows: list[dict], path: Path, full_size: int, title: str) -> Non
     fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1 - legend_width, 0.5))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - legend_width, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    return fig

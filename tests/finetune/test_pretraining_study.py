@@ -45,6 +45,25 @@ def test_split_size_and_deltas() -> None:
     assert [(d["size"], round(d["delta"], 4)) for d in table] == [(250, 0.1), (None, -0.05)]
 
 
+def test_a_model_keeps_its_colour_in_panels_that_lack_other_models() -> None:
+    from tasks.pretraining_report import curve_figure
+
+    def row(task: str, model: str, mean: float) -> dict:
+        return {"task": task, "metric": "auroc", "model": model, "mean": mean, "std": 0.01, "runs": 3}
+
+    rows = [row("a", "plantbimoe-pretrained", 0.9), row("a", "plantbimoe", 0.8), row("a", "cnn", 0.7),
+            row("b", "plantbimoe", 0.8), row("b", "cnn", 0.7), row("b", "probe-random-init", 0.6)]
+    fig = curve_figure(rows, full_size=4000, title="t")
+    colours: dict[str, set] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            line = handle.lines[0] if hasattr(handle, "lines") else handle  # error bars or a marker
+            colours.setdefault(label, set()).add(line.get_color())
+    assert colours.keys() == {"plantbimoe-pretrained", "plantbimoe", "cnn", "probe-random-init"}
+    assert all(len(c) == 1 for c in colours.values())
+    assert len(set.union(*colours.values())) == 4
+
+
 @pytest.mark.slow
 def test_pretraining_study_runs_probes_and_a_low_data_pair(tmp_path: Path) -> None:
     data = tmp_path / "data"
