@@ -199,13 +199,15 @@ def recorded_recipe(run: Run) -> str | None:
     return json.loads(timing.read_text()).get("recipe") if timing.is_file() else None
 
 
-def is_current(run: Run, digest: str, recorded: str | None = None) -> bool:
-    """True when `run` finished with recipe `digest`, or finished before runs recorded theirs
-    (`recorded`: its recorded digest when the caller has read it already)."""
-    if not (run.folder / RESULTS_FILE).is_file():
-        return False
-    recorded = recorded or recorded_recipe(run)
-    return recorded is None or recorded == digest
+def outdated(recorded: str | None, digest: str) -> bool:
+    """True when a finished run recorded a recipe other than `digest` (runs finished before runs
+    recorded theirs count as current)."""
+    return recorded is not None and recorded != digest
+
+
+def is_current(run: Run, digest: str) -> bool:
+    """True when `run` finished with recipe `digest`, or finished before runs recorded theirs."""
+    return (run.folder / RESULTS_FILE).is_file() and not outdated(recorded_recipe(run), digest)
 
 
 def execute(run: Run, threads: int, digest: str) -> bool:
@@ -253,9 +255,9 @@ def run_all(runs: list[Run], jobs: int) -> int:
     digests = {run.folder: recipe_digest(run.overrides) for run in runs}
     finished_runs = [r for r in runs if (r.folder / RESULTS_FILE).is_file()]
     recorded = {r.folder: recorded_recipe(r) for r in finished_runs}
-    todo = [r for r in runs if not is_current(r, digests[r.folder], recorded.get(r.folder))]
+    todo = [r for r in runs if r.folder not in recorded or outdated(recorded[r.folder], digests[r.folder])]
     for r in todo:
-        if recorded.get(r.folder):
+        if r.folder in recorded:
             log.warning("%s / %s / seed %d: finished with another recipe (%s, now %s); running it again",
                         r.task, r.model, r.seed, recorded[r.folder], digests[r.folder])
     unknown = sum(1 for r in finished_runs if recorded[r.folder] is None)
@@ -290,9 +292,9 @@ def split_stale(runs: list[Run], planned: list[Run]) -> tuple[list[Run], list[Ru
     overrides = {run.folder: run.overrides for run in planned}
     current, stale = [], []
     for run in runs:
-        recorded = recorded_recipe(run)
-        outdated = run.folder in overrides and recorded not in (None, recipe_digest(overrides[run.folder]))
-        (stale if outdated else current).append(run)
+        planned_run = run.folder in overrides
+        old = planned_run and outdated(recorded_recipe(run), recipe_digest(overrides[run.folder]))
+        (stale if old else current).append(run)
     return current, stale
 
 

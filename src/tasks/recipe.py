@@ -88,7 +88,16 @@ def _file_digest(path: str, mtime_ns: int, size: int) -> str:
 
 def recipe_digest(overrides: Sequence[str]) -> str:
     """A short sha256 of `recipe(overrides)` and, when it starts from weights, their content."""
+    config, init = _composed(tuple(overrides))
+    blob = {"config": config, "init_weights": weights_digest(init) if init else None}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@cache
+def _composed(overrides: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
+    """`recipe(overrides)` and its init_from, composed once per process (a benchmark asks for the
+    digest of each run when it plans and again when it reports; the config files do not change
+    meanwhile, the init weights may, so they are hashed per call by version)."""
     config = recipe(overrides)
     init = config.get("init_from")
-    blob = {"config": config, "init_weights": weights_digest(str(init)) if init else None}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+    return config, str(init) if init else None
