@@ -8,25 +8,37 @@ windows within `shuffle_buffer` of each other).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 from datamodules.shards.dataset import ShardWindowDataset
 from datamodules.shards.index import ShardIndex
+from datamodules.shards.stream import Ref
+
+
+def first_steps(index: ShardIndex, batch_size: int, steps: int, seed: int, interleave: int,
+                shard_shuffle: bool = True) -> Iterator[tuple[int, Ref]]:
+    """(step, window reference) of every training window of the first `steps` steps (batch_size
+    windows a step), the shards of the training split read `interleave` at a time; ``ref.shard``
+    indexes ``index.shards("train")``."""
+    if min(batch_size, steps) < 1:
+        raise ValueError(f"batch size and steps must be positive; got {batch_size}, {steps}")
+    dataset = ShardWindowDataset(index.shards("train"), index.window_length, batch_size, collator=None,
+                                 seed=seed, shard_shuffle=shard_shuffle, shard_interleave=interleave)
+    for ref in dataset.epoch_plan(slot=0, epoch=0):
+        step = ref.position // batch_size
+        if step >= steps:
+            return
+        yield step, ref
 
 
 def species_per_span(index: ShardIndex, batch_size: int, steps: int, seed: int, interleave: int,
                      span: int, shard_shuffle: bool = True) -> list[dict[str, int]]:
-    """Training windows per species in each `span` steps of the first `steps` (batch_size windows
-    a step), with the shards of the training split read `interleave` at a time."""
+    """Training windows per species in each `span` steps of the first `steps`."""
     if min(batch_size, steps, span) < 1:
         raise ValueError(f"batch size, steps and span must be positive; got {batch_size}, {steps}, {span}")
     shards = index.shards("train")
-    dataset = ShardWindowDataset(shards, index.window_length, batch_size, collator=None, seed=seed,
-                                 shard_shuffle=shard_shuffle, shard_interleave=interleave)
     spans: list[Counter[str]] = [Counter() for _ in range(-(-steps // span))]
-    for ref in dataset.epoch_plan(slot=0, epoch=0):
-        step = ref.position // batch_size
-        if step >= steps:
-            break
+    for step, ref in first_steps(index, batch_size, steps, seed, interleave, shard_shuffle):
         spans[step // span][shards[ref.shard].species] += 1
     return [dict(counts) for counts in spans]
 

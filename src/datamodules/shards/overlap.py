@@ -1,7 +1,7 @@
 """Which bases of one species a pretraining run reads, and how much of an annotation benchmark's
 blocks they cover: the transductive overlap between pretraining and a downstream test split.
 
-Computed from the shard index, the first epoch's plan (as in `composition`) and the coordinates
+Computed from the shard index, the first epoch's plan (`composition.first_steps`) and the coordinates
 each window records in its JSON member. Whole stored windows are counted, an upper bound when
 the run trains on shorter crops of them (a sequence-length curriculum).
 """
@@ -15,7 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from datamodules.annotation.regions import SPLITS, BlockSplit
-from datamodules.shards.dataset import ShardWindowDataset, read_shard
+from datamodules.shards.composition import first_steps
+from datamodules.shards.dataset import read_shard
 from datamodules.shards.index import ShardIndex
 
 Interval = tuple[str, int, int]  # contig, start, end (0-based, end exclusive)
@@ -27,14 +28,8 @@ def windows_read(index: ShardIndex, batch_size: int, steps: int, seed: int, inte
     shards = index.shards("train")
     if species not in {shard.species for shard in shards}:
         raise ValueError(f"species {species!r} has no training shards; the corpus has {index.species}")
-    if min(batch_size, steps) < 1:
-        raise ValueError(f"batch size and steps must be positive; got {batch_size}, {steps}")
-    dataset = ShardWindowDataset(shards, index.window_length, batch_size, collator=None, seed=seed,
-                                 shard_interleave=interleave)
     wanted: dict[int, set[int]] = {}
-    for ref in dataset.epoch_plan(slot=0, epoch=0):
-        if ref.position >= steps * batch_size:
-            break
+    for _, ref in first_steps(index, batch_size, steps, seed, interleave):
         if shards[ref.shard].species == species:
             wanted.setdefault(ref.shard, set()).add(ref.local)
     read: list[Interval] = []
