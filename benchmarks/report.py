@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +88,13 @@ def targets(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _goal(target: str, value: float | None, met: bool | None, shown: str) -> dict[str, Any]:
-    """A targets-table row; `shown` formats `value` (``{}``), absent when nothing was measured."""
-    return {"target": target, "value": shown.format(value) if value is not None else None,
-            "met": met if value is not None else None}
+def _goal(target: str, value: float | None, shown: str, at_least: float = -math.inf,
+          at_most: float = math.inf) -> dict[str, Any]:
+    """A targets-table row: met when `value` lies in [at_least, at_most]; `shown` formats it
+    (``{}``); value and verdict are None when nothing was measured."""
+    if value is None:
+        return {"target": target, "value": None, "met": None}
+    return {"target": target, "value": shown.format(value), "met": at_least <= value <= at_most}
 
 
 def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,23 +122,25 @@ def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for L in Ls:
             got = newest(lambda d, key=("base", mode, L): [
                 r["bf16_over_fp32"] for r in rows_of(d, key, ratios=True) if "bf16_over_fp32" in r])
-            out.append(_goal(f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s",
-                             got, got is not None and got >= goal, "{:.2f}x"))
-    best = newest(lambda d: [max(rows_of(d, ("tiny", "train", 1024)), key=lambda r: r["tokens_per_s"])]
-                  if d.get("args", {}).get("batch", 1) == 1 and rows_of(d, ("tiny", "train", 1024)) else [])
-    goal, tokens = TINY_TRAIN_GAIN * TINY_TRAIN_START, best["tokens_per_s"] if best else None
+            out.append(_goal(f"base {mode} L={L}: bf16 >= {goal}x float32 tokens/s", got, "{:.2f}x",
+                             at_least=goal))
+    best = newest(lambda d: [max(rows, key=lambda r: r["tokens_per_s"])]
+                  if d.get("args", {}).get("batch", 1) == 1 and (rows := rows_of(d, ("tiny", "train", 1024)))
+                  else [])
+    tokens = best["tokens_per_s"] if best else None
     detail = f" ({best['dtype']}, {tokens / TINY_TRAIN_START:.2f}x)" if best else ""
     target = f"tiny train L=1024, batch 1: >= {TINY_TRAIN_GAIN:.0f}x {TINY_TRAIN_START:,.0f} tokens/s"
-    out.append(_goal(target, tokens, tokens is not None and tokens >= goal, "{:,.0f} tokens/s" + detail))
+    goal = TINY_TRAIN_GAIN * TINY_TRAIN_START
+    out.append(_goal(target, tokens, "{:,.0f} tokens/s" + detail, at_least=goal))
     for dtype in ("float32", "bfloat16"):
         share = newest(lambda d, key=("base", "mixer", 4096, dtype): [
             r["conv_share"] for r in rows_of(d, key, ratios=True)])
         target = f"conv1d+SiLU <= {CONV_SHARE_TARGET:.0%} of a base mixer forward at L=4096 ({dtype})"
-        out.append(_goal(target, share, share is not None and share <= CONV_SHARE_TARGET, "{:.1%}"))
+        out.append(_goal(target, share, "{:.1%}", at_most=CONV_SHARE_TARGET))
     share = newest(lambda d: [(r["parts"].get("scan", 0.0) + r["parts"].get("conv", 0.0)) / r["median_s"]
                               for r in rows_of(d, ("base", "infer", 4096, "bfloat16")) if "parts" in r])
     out.append(_goal(f"scan + conv <= {SCAN_CONV_SHARE_TARGET:.0%} of a base forward at L=4096 (bfloat16)",
-                     share, share is not None and share <= SCAN_CONV_SHARE_TARGET, "{:.1%}"))
+                     share, "{:.1%}", at_most=SCAN_CONV_SHARE_TARGET))
     return out
 
 
