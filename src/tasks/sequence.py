@@ -37,7 +37,9 @@ class SequenceTask(OptimizedTask):
     pooling that cannot work fail at construction. ``rc_eval`` averages the outputs of each sequence
     and its reverse complement at evaluation. `init_from(path)` loads a pretraining checkpoint's
     backbone (train.py calls it for the top-level ``init_from``); ``freeze_backbone`` trains the
-    head only; ``backbone_lr_factor`` scales the backbone's learning rate.
+    head only; ``head_warmup_steps`` trains the head only for that many optimizer steps and then
+    the whole network (a probe before fine-tuning); ``backbone_lr_factor`` scales the backbone's
+    learning rate.
     After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
     """
 
@@ -55,6 +57,7 @@ class SequenceTask(OptimizedTask):
         dropout: float = 0.1,
         rc_eval: bool = False,
         freeze_backbone: bool = False,
+        head_warmup_steps: int = 0,
         backbone_lr_factor: float = 1.0,
         aux_loss_weight: float = 1.0,
         init_strict: bool = True,
@@ -80,9 +83,12 @@ class SequenceTask(OptimizedTask):
             )
         has_cls = add_special_tokens and getattr(backbone_module, "has_cls_token", True)
         check_pooling(pooling, pooling_window, max_length, has_cls)
+        if not isinstance(head_warmup_steps, int) or head_warmup_steps < 0:
+            raise ValueError(f"task.head_warmup_steps must be an integer >= 0, got {head_warmup_steps!r}")
         self.backbone = backbone_module
         self.head_options = (pooling, head_hidden_size, dropout, pooling_window)
         self.rc_eval, self.freeze_backbone = rc_eval, freeze_backbone
+        self.head_warmup_steps = head_warmup_steps
         self.backbone_lr_factor, self.aux_loss_weight = backbone_lr_factor, aux_loss_weight
         self.init_strict, self.initialised_from = init_strict, None
         self.run_label = run_label or "random-init"
@@ -127,11 +133,17 @@ class SequenceTask(OptimizedTask):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(outputs, MoE auxiliary loss): outputs are (B, 1) or (B, K) logits or regression values.
 
-        A frozen backbone runs without autograd (a linear probe only trains the head)."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+        A frozen backbone runs without autograd (a linear probe only trains the head), as it does
+        in training during the first ``head_warmup_steps`` optimizer steps."""
+        frozen = self.freeze_backbone or self.in_head_warmup()
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             out = self.backbone(input_ids, attention_mask=attention_mask)
-        aux = None if self.freeze_backbone else out.aux_loss
+        aux = None if frozen else out.aux_loss
         return self.head(out.last_hidden_state, attention_mask), aux
+
+    def in_head_warmup(self) -> bool:
+        """Whether a training step now trains the head only (``head_warmup_steps`` not yet done)."""
+        return self.training and self._trainer is not None and self.global_step < self.head_warmup_steps
 
     def predict_batch(self, batch: Mapping[str, torch.Tensor], rc_average: bool) -> torch.Tensor:
         """Outputs for a batch; with `rc_average`, the mean over the batch and its reverse complement."""

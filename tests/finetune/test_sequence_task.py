@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lightning import Trainer
+from lightning import Callback, Trainer
 
 from datamodules.mpgb import MPGBDataModule
 from plantbimoe import PlantBiMoEConfig, PlantBiMoEForMaskedLM
@@ -173,3 +173,32 @@ def test_freeze_and_lower_backbone_learning_rate() -> None:
         by_lr.setdefault(group["lr"], set()).update(id(p) for p in group["params"])
     assert sorted(by_lr) == pytest.approx([1e-4, 1e-3])
     assert {id(p) for p in slow.backbone.parameters()} == by_lr[min(by_lr)]
+
+
+def test_head_warmup_trains_the_head_alone_then_the_whole_network(tmp_path: Path) -> None:
+    datamodule = make_datamodule(tmp_path, "binary", 2, "auroc")
+    task = make_task(head_warmup_steps=2)
+    backbone_start = {k: v.clone() for k, v in task.backbone.state_dict().items()}
+    head_start = task.head.mlp[-1].weight.detach().clone()
+    seen: list[tuple[int, bool]] = []
+
+    class Record(Callback):
+        def on_train_batch_end(self, trainer, module, *args) -> None:
+            unchanged = all(torch.equal(backbone_start[k], v) for k, v in module.backbone.state_dict().items())
+            seen.append((trainer.global_step, unchanged))
+
+    trainer = Trainer(
+        max_steps=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Record()],
+        default_root_dir=str(tmp_path),
+    )
+    trainer.fit(task, datamodule=datamodule)
+    assert seen == [(1, True), (2, True), (3, False), (4, False)]
+    assert not torch.equal(head_start, task.head.mlp[-1].weight)
+    assert not make_task(head_warmup_steps=10).in_head_warmup()  # no trainer (inference): never frozen
+    with pytest.raises(ValueError, match="task.head_warmup_steps must be an integer >= 0"):
+        make_task(head_warmup_steps=-1)
