@@ -30,8 +30,12 @@ VOLATILE = (
 )  # fmt: skip
 """Config entries a run's numbers do not depend on (dotted paths; absent ones are ignored).
 Every other entry counts, so a new config key changes the digest of every run unless it is
-listed here: add a key whose default keeps the old behaviour (a speed switch such as
-``compile``) here, or expect the benchmark to rerun what it touches."""
+listed here or in NEUTRAL: add a key whose default keeps the old behaviour (a speed switch such
+as ``compile``) here, or expect the benchmark to rerun what it touches."""
+NEUTRAL = {"task.head_warmup_steps": 0}
+"""Options added after runs were recorded, with the value that reproduces the behaviour from
+before they existed: left out of the digest while they hold it (old runs stay current), counted
+once a run sets another value."""
 
 
 def compose_train(overrides: Sequence[str]) -> DictConfig:
@@ -49,7 +53,7 @@ def compose_train(overrides: Sequence[str]) -> DictConfig:
 
 def recipe(overrides: Sequence[str]) -> dict[str, Any]:
     """The resolved config of a run with `overrides` (its `hydra.*` ones are ignored), without
-    the VOLATILE entries."""
+    the VOLATILE entries and the NEUTRAL ones that hold their neutral value."""
     cfg = compose_train([o for o in overrides if not o.lstrip("+~").startswith("hydra.")])
     with open_dict(cfg):
         del cfg.hydra
@@ -57,12 +61,20 @@ def recipe(overrides: Sequence[str]) -> dict[str, Any]:
             cfg.paths[key] = f"<paths.{key}>"
     config: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     for key in VOLATILE:
-        *parents, leaf = key.split(".")
-        node = config
-        for name in parents:
-            node = node.get(name) or {}
-        node.pop(leaf, None)
+        _parent(config, key).pop(key.rsplit(".", 1)[-1], None)
+    for key, neutral in NEUTRAL.items():
+        node, leaf = _parent(config, key), key.rsplit(".", 1)[-1]
+        if leaf in node and node[leaf] == neutral:
+            del node[leaf]
     return config
+
+
+def _parent(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """The mapping that holds dotted `key`'s last part (an empty one where a parent is absent)."""
+    node = config
+    for name in key.split(".")[:-1]:
+        node = node.get(name) or {}
+    return node
 
 
 def weights_digest(source: str) -> str:

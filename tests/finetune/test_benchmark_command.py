@@ -159,6 +159,9 @@ def test_the_recipe_digest_follows_the_config_and_the_init_weights(tmp_path: Pat
     assert recipe_digest([*base, "hydra.run.dir=elsewhere", f"paths.data_dir={tmp_path}"]) == digest
     assert recipe_digest([*base, "compile=true"]) == digest  # a speed switch, not a recipe
     assert recipe_digest([*base, "trainer.max_steps=300"]) != digest
+    # an option added later, at the value that reproduces the behaviour from before it existed
+    assert recipe_digest([*base, "~task.head_warmup_steps"]) == digest
+    assert recipe_digest([*base, "task.head_warmup_steps=100"]) != digest
     weights = tmp_path / "init.ckpt"
     weights.write_bytes(b"one")
     first = recipe_digest([*base, f"init_from={weights}"])
