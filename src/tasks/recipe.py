@@ -28,10 +28,10 @@ VOLATILE = (
     "paths", "logger", "extras", "tags", "task_name", "callbacks.progress_bar", "compile",
     "trainer.default_root_dir", "data.root", "data.cache_dir", "data.prepare", "data.source",
 )  # fmt: skip
-"""Config entries a run's numbers do not depend on (dotted paths; absent ones are ignored).
-Every other entry counts, so a new config key changes the digest of every run unless it is
-listed here or in NEUTRAL: add a key whose default keeps the old behaviour (a speed switch such
-as ``compile``) here, or expect the benchmark to rerun what it touches."""
+"""Config entries a run's numbers never depend on (dotted paths; absent ones are ignored), such
+as a speed switch (``compile``). Every other entry counts, so a new config key changes the
+digest of every run unless it is listed here or, when only its default keeps the old behaviour,
+in NEUTRAL; otherwise expect the benchmark to rerun what it touches."""
 NEUTRAL = {"task.head_warmup_steps": 0}
 """Options added after runs were recorded, with the value that reproduces the behaviour from
 before they existed: left out of the digest while they hold it (old runs stay current), counted

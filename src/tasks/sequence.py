@@ -107,7 +107,12 @@ class SequenceTask(OptimizedTask):
         self.test_metrics = build_metrics(self.task_type, num_labels).clone(prefix="test/")
 
     def setup(self, stage: str) -> None:
-        """With num_labels None (multi-label), take the label count the datamodule read from its files."""
+        """With num_labels None (multi-label), take the label count the datamodule read from its
+        files; refuse a head warm-up that would leave the backbone untrained for the whole run."""
+        max_steps = self.trainer.max_steps
+        if stage == "fit" and self.head_warmup_steps and 0 < max_steps <= self.head_warmup_steps:
+            raise ValueError(f"task.head_warmup_steps={self.head_warmup_steps} >= trainer.max_steps="
+                             f"{max_steps}: the backbone would never train (use task.freeze_backbone=true)")
         if self.num_labels is None:
             num_labels = getattr(self.trainer.datamodule, "num_labels", None)
             if num_labels is None:

@@ -202,3 +202,7 @@ def test_head_warmup_trains_the_head_alone_then_the_whole_network(tmp_path: Path
     assert not make_task(head_warmup_steps=10).in_head_warmup()  # no trainer (inference): never frozen
     with pytest.raises(ValueError, match="task.head_warmup_steps must be an integer >= 0"):
         make_task(head_warmup_steps=-1)
+    too_long = Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                       enable_model_summary=False, default_root_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"head_warmup_steps=4 >= trainer.max_steps=4"):
+        too_long.fit(make_task(head_warmup_steps=4), datamodule=datamodule)
