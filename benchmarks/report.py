@@ -97,6 +97,11 @@ def _goal(target: str, value: float | None, shown: str, at_least: float = -math.
     return {"target": target, "value": shown.format(value), "met": at_least <= value <= at_most}
 
 
+def scan_conv_s(row: dict[str, Any]) -> float:
+    """Seconds of a timed forward (a row with ``parts``) spent in the scan and conv."""
+    return row["parts"].get("scan", 0.0) + row["parts"].get("conv", 0.0)
+
+
 def scan_conv_budget(rows: list[dict[str, Any]], goal: float) -> str:
     """What a missed bf16 ratio asks of the parts bf16 does not speed up: the seconds the scan and
     conv may take in a bf16 forward for ``goal`` x float32 tokens/s, the rest as measured, beside
@@ -106,15 +111,12 @@ def scan_conv_budget(rows: list[dict[str, Any]], goal: float) -> str:
     if set(by_dtype) != {"float32", "bfloat16"}:
         return ""
     fp32, bf16 = by_dtype["float32"], by_dtype["bfloat16"]
-
-    def slow(r: dict[str, Any]) -> float:
-        return r["parts"].get("scan", 0.0) + r["parts"].get("conv", 0.0)
-
-    allowed = fp32["median_s"] / goal - (bf16["median_s"] - slow(bf16))
-    if bf16["median_s"] <= fp32["median_s"] / goal:
+    wanted_s = fp32["median_s"] / goal
+    if bf16["median_s"] <= wanted_s:
         return ""
-    return (f" (for {goal}x, scan + conv may take {max(allowed, 0.0):.2f} s of a bf16 forward; "
-            f"they take {slow(bf16):.2f} s, {slow(fp32):.2f} s in float32)")
+    allowed = max(wanted_s - (bf16["median_s"] - scan_conv_s(bf16)), 0.0)
+    return (f" (for {goal}x, scan + conv may take {allowed:.2f} s of a bf16 forward; "
+            f"they take {scan_conv_s(bf16):.2f} s, {scan_conv_s(fp32):.2f} s in float32)")
 
 
 def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -159,7 +161,7 @@ def bf16_targets(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r["conv_share"] for r in rows_of(d, key, ratios=True)])
         target = f"conv1d+SiLU <= {CONV_SHARE_TARGET:.0%} of a base mixer forward at L=4096 ({dtype})"
         out.append(_goal(target, share, "{:.1%}", at_most=CONV_SHARE_TARGET))
-    share = newest(lambda d: [(r["parts"].get("scan", 0.0) + r["parts"].get("conv", 0.0)) / r["median_s"]
+    share = newest(lambda d: [scan_conv_s(r) / r["median_s"]
                               for r in rows_of(d, ("base", "infer", 4096, "bfloat16")) if "parts" in r])
     out.append(_goal(f"scan + conv <= {SCAN_CONV_SHARE_TARGET:.0%} of a base forward at L=4096 (bfloat16)",
                      share, "{:.1%}", at_most=SCAN_CONV_SHARE_TARGET))
