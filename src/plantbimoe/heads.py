@@ -80,5 +80,14 @@ class SequenceHead(nn.Module):
             return center_window_pool(hidden, attention_mask, int(self.window))
         return center_pool(hidden, attention_mask)
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The last linear layer, which `features` feed."""
+        return self.mlp[-1]
+
+    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """What the output layer reads: the pooled states after the dropout and hidden layer."""
+        return self.mlp[:-1](self.pool(hidden, attention_mask).float())
+
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.pool(hidden, attention_mask).float())
+        return self.output_layer(self.features(hidden, attention_mask))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tasks import precision, quiet
 from tasks.callbacks import StepProgressBar
+from tasks.head_refit import refit_checkpoint
 from tasks.metrics import monitor_mode
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ def run(cfg: DictConfig) -> float | None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not cfg.get("train", True):
             best = ckpt_path or ""
+        elif getattr(task, "head_refit", False):
+            best = refit_checkpoint(trainer, task, datamodule, best)
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
     name = cfg.get("optimized_metric")

@@ -38,8 +38,9 @@ class SequenceTask(OptimizedTask):
     and its reverse complement at evaluation. `init_from(path)` loads a pretraining checkpoint's
     backbone (train.py calls it for the top-level ``init_from``); ``freeze_backbone`` trains the
     head only; ``head_warmup_steps`` trains the head only for that many optimizer steps and then
-    the whole network (a probe before fine-tuning); ``backbone_lr_factor`` scales the backbone's
-    learning rate.
+    the whole network (a probe before fine-tuning); ``head_refit`` has train.py refit the output
+    layer on the fine-tuned features before testing (tasks.head_refit); ``backbone_lr_factor``
+    scales the backbone's learning rate.
     After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
     """
 
@@ -58,6 +59,7 @@ class SequenceTask(OptimizedTask):
         rc_eval: bool = False,
         freeze_backbone: bool = False,
         head_warmup_steps: int = 0,
+        head_refit: bool = False,
         backbone_lr_factor: float = 1.0,
         aux_loss_weight: float = 1.0,
         init_strict: bool = True,
@@ -89,6 +91,7 @@ class SequenceTask(OptimizedTask):
         self.head_options = (pooling, head_hidden_size, dropout, pooling_window)
         self.rc_eval, self.freeze_backbone = rc_eval, freeze_backbone
         self.head_warmup_steps = head_warmup_steps
+        self.head_refit, self.refit_report = head_refit, None
         self.backbone_lr_factor, self.aux_loss_weight = backbone_lr_factor, aux_loss_weight
         self.init_strict, self.initialised_from = init_strict, None
         self.run_label = run_label or "random-init"
@@ -110,6 +113,9 @@ class SequenceTask(OptimizedTask):
         """With num_labels None (multi-label), take the label count the datamodule read from its
         files; refuse a head warm-up that would leave the backbone untrained for the whole run."""
         max_steps = self.trainer.max_steps
+        if stage == "fit" and self.head_refit and self.trainer.world_size > 1:
+            raise ValueError(f"task.head_refit=true runs in one process, this run has {self.trainer.world_size}: "
+                             "set task.head_refit=false for multi-device fine-tuning")
         if stage == "fit" and self.head_warmup_steps and 0 < max_steps <= self.head_warmup_steps:
             raise ValueError(f"task.head_warmup_steps={self.head_warmup_steps} >= trainer.max_steps="
                              f"{max_steps}: the backbone would never train (use task.freeze_backbone=true)")
@@ -216,6 +222,8 @@ class SequenceTask(OptimizedTask):
             "init_from": self.initialised_from,
             "metrics": values,
         }
+        if self.refit_report is not None:
+            results["head_refit"] = self.refit_report
         write_results(Path(self.trainer.default_root_dir), results)
 
 

@@ -161,10 +161,11 @@ class MPGBDataModule(LightningDataModule):
         keep = np.random.default_rng((self.split_seed, SPLITS.index(split))).permutation(len(data))[:cap]
         return data.subset(np.sort(keep))
 
-    def _loader(self, split: str) -> DataLoader:
+    def _loader(self, split: str, train: bool | None = None) -> DataLoader:
+        """The split's loader, shuffled and augmented when `train` (default: for the train split)."""
         if split not in self.splits:
             raise RuntimeError(f"dataset {self.name}: split {split!r} is not set up; call setup() first")
-        train = split == "train"
+        train = split == "train" if train is None else train
         dataset = SequenceDataset(self.splits[split], self.add_special)
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
@@ -197,3 +198,7 @@ class MPGBDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """Any split in evaluation order, without shuffling or augmentation (e.g. to embed train)."""
+        return self._loader(split, train=False)
