@@ -99,7 +99,8 @@ def refit_checkpoint(trainer: L.Trainer, task: SequenceTask, datamodule: Any, be
     """Load the best checkpoint (`best`; the weights in memory when empty), refit the output
     layer, save the result beside it as ``<best>-refit.ckpt`` and return that path."""
     if not hasattr(datamodule, "eval_dataloader"):
-        raise ValueError(f"task.head_refit=true needs an MPGB-format dataset, not {type(datamodule).__name__}")
+        kind = type(datamodule).__name__
+        raise ValueError(f"task.head_refit=true needs an MPGB-format dataset, not {kind}")
     if best:
         state = torch.load(best, map_location=task.device, weights_only=True)["state_dict"]
         task.load_state_dict(state)

@@ -184,7 +184,8 @@ def test_head_warmup_trains_the_head_alone_then_the_whole_network(tmp_path: Path
 
     class Record(Callback):
         def on_train_batch_end(self, trainer, module, *args) -> None:
-            unchanged = all(torch.equal(backbone_start[k], v) for k, v in module.backbone.state_dict().items())
+            state = module.backbone.state_dict()
+            unchanged = all(torch.equal(backbone_start[k], v) for k, v in state.items())
             seen.append((trainer.global_step, unchanged))
 
     trainer = Trainer(
