@@ -113,9 +113,10 @@ class SequenceTask(OptimizedTask):
         """With num_labels None (multi-label), take the label count the datamodule read from its
         files; refuse a head warm-up that would leave the backbone untrained for the whole run."""
         max_steps = self.trainer.max_steps
-        if stage == "fit" and self.head_refit and self.trainer.world_size > 1:
-            raise ValueError(f"task.head_refit=true runs in one process, this run has {self.trainer.world_size}"
-                             ": set task.head_refit=false for multi-device fine-tuning")
+        processes = self.trainer.world_size
+        if stage == "fit" and self.head_refit and processes > 1:
+            raise ValueError(f"task.head_refit=true runs in one process, this run has {processes}: "
+                             "set task.head_refit=false for multi-device fine-tuning")
         if stage == "fit" and self.head_warmup_steps and 0 < max_steps <= self.head_warmup_steps:
             raise ValueError(f"task.head_warmup_steps={self.head_warmup_steps} >= trainer.max_steps="
                              f"{max_steps}: the backbone would never train (use task.freeze_backbone=true)")
