@@ -66,9 +66,14 @@ def evaluate(
     return {f"{prefix}/{name}": float(value) for name, value in metrics.compute().items()}
 
 
+def train_statistics(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation (at least 1e-6) of the train split's features."""
+    return train.mean(0), train.std(0).clamp_min(1e-6)
+
+
 def standardise(features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Every split scaled by the train split's per-feature mean and standard deviation."""
-    mean, std = features["train"].mean(0), features["train"].std(0).clamp_min(1e-6)
+    mean, std = train_statistics(features["train"])
     return {split: (f - mean) / std for split, f in features.items()}
 
 

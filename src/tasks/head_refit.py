@@ -23,7 +23,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from baselines.linear import DEFAULT_ALPHAS, evaluate, fit_linear
+from baselines.linear import DEFAULT_ALPHAS, evaluate, fit_linear, standardise, train_statistics
 from plantbimoe.sequence_task import rc_averaged
 from plantbimoe.task_types import metric_mode
 from tasks.sequence import SequenceTask
@@ -71,8 +71,8 @@ def refit_output_layer(
     x, y = {}, {}
     for split in ("train", "val"):
         x[split], y[split] = head_features(task, datamodule.eval_dataloader(split))
-    mean, std = x["train"].mean(0), x["train"].std(0).clamp_min(1e-6)
-    z = {split: (f - mean) / std for split, f in x.items()}
+    mean, std = train_statistics(x["train"])  # folded into the layer below
+    z = standardise(x)
     kind, labels, key = task.task_type, task.num_labels, f"val/{task.metric}"
     layer = task.head.output_layer
     trained = torch.nn.Linear(layer.in_features, layer.out_features)
