@@ -117,6 +117,10 @@ class SequenceTask(OptimizedTask):
         if stage == "fit" and self.head_refit and processes > 1:
             raise ValueError(f"task.head_refit=true runs in one process, this run has {processes}: "
                              "set task.head_refit=false for multi-device fine-tuning")
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and self.head_refit and not hasattr(datamodule, "eval_dataloader"):
+            raise ValueError("task.head_refit=true needs an MPGB-format dataset (one with eval_dataloader), "
+                             f"not {type(datamodule).__name__}")
         if stage == "fit" and self.head_warmup_steps and 0 < max_steps <= self.head_warmup_steps:
             raise ValueError(f"task.head_warmup_steps={self.head_warmup_steps} >= trainer.max_steps="
                              f"{max_steps}: the backbone would never train (use task.freeze_backbone=true)")
