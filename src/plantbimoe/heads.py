@@ -5,13 +5,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .pooling import AttentionPool, center_pool, center_window_pool, cls_pool, masked_mean_pool
+from .pooling import (
+    AttentionPool,
+    PositionalPool,
+    center_pool,
+    center_window_pool,
+    cls_pool,
+    masked_mean_pool,
+)
 
 # mean: every real token; cls: the first token; center: the token at n // 2; center_window: mean
 # of the `window` tokens around it; attention: a learned query over the real tokens, with a learned
-# bias per offset from the centre (up to ATTENTION_MAX_OFFSET positions either side)
-POOLINGS = ("mean", "cls", "center", "center_window", "attention")
+# bias per offset from the centre (up to ATTENTION_MAX_OFFSET positions either side); positional:
+# the `window` tokens around the centre, each projected to POSITIONAL_DIM features, concatenated
+POOLINGS = ("mean", "cls", "center", "center_window", "attention", "positional")
+WINDOWED = ("center_window", "positional")
 ATTENTION_MAX_OFFSET = 1024
+POSITIONAL_DIM = 8
 
 
 def check_pooling(
@@ -24,10 +34,10 @@ def check_pooling(
     """
     if pooling not in POOLINGS:
         raise ValueError(f"task.pooling={pooling!r} is not a pooling; allowed: {', '.join(POOLINGS)}")
-    if pooling == "center_window":
+    if pooling in WINDOWED:
         if window is None or int(window) < 1:
             raise ValueError(
-                f"task.pooling=center_window needs task.pooling_window >= 1 (positions), got {window}"
+                f"task.pooling={pooling} needs task.pooling_window >= 1 (positions), got {window}"
             )
         if max_length is not None and int(window) > int(max_length):
             raise ValueError(
@@ -58,9 +68,12 @@ class SequenceHead(nn.Module):
         super().__init__()
         check_pooling(pooling, window)
         self.pooling, self.window = pooling, window
-        self.attention = None
+        self.attention = self.positional = None
         if pooling == "attention":
             self.attention = AttentionPool(d_model, max_offset=ATTENTION_MAX_OFFSET)
+        elif pooling == "positional":
+            self.positional = PositionalPool(d_model, int(window), POSITIONAL_DIM)
+            d_model = self.positional.out_features
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         if hidden_size:
             layers += [nn.Linear(d_model, hidden_size), nn.GELU(), nn.Dropout(dropout)]
@@ -69,9 +82,12 @@ class SequenceHead(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, L, d) hidden states and (B, L) mask -> (B, d); padding never contributes."""
+        """(B, L, d) hidden states and (B, L) mask -> (B, d), (B, window * POSITIONAL_DIM) for
+        positional; padding never contributes."""
         if self.attention is not None:
             return self.attention(hidden, attention_mask)
+        if self.positional is not None:
+            return self.positional(hidden, attention_mask)
         if self.pooling == "mean":
             return masked_mean_pool(hidden, attention_mask)
         if self.pooling == "cls":

@@ -118,3 +118,38 @@ class AttentionPool(nn.Module):
         weights = self.weights(hidden, attention_mask)  # (B, L, heads)
         pooled = torch.einsum("blh,bld->bd", weights, hidden.float()) / weights.shape[-1]
         return pooled.to(hidden.dtype)
+
+
+class PositionalPool(nn.Module):
+    """Position-specific features: each of the `window` positions around the row's centre is
+    projected to `dim` features (one linear map shared by the positions) and the projections are
+    concatenated, (B, L, d) -> (B, window * dim).
+
+    A linear layer on top gives every position its own weights, as a one-hot positional model
+    does, but on the backbone's context-aware states instead of bases. The window starts at
+    n // 2 - window // 2 (n = the row's real length); positions outside the row (padding, or
+    before its start) contribute zeros.
+    """
+
+    def __init__(self, d_model: int, window: int, dim: int) -> None:
+        super().__init__()
+        if window < 1 or dim < 1:
+            raise ValueError(f"PositionalPool: window and dim must be >= 1, got {window} and {dim}")
+        self.window, self.dim = window, dim
+        self.project = nn.Linear(d_model, dim)
+
+    @property
+    def out_features(self) -> int:
+        return self.window * self.dim
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, length = hidden.shape[:2]
+        if attention_mask is None:
+            n = torch.full((b, 1), length, device=hidden.device, dtype=torch.long)
+        else:
+            n = attention_mask.to(torch.long).sum(1, keepdim=True)
+        index = n // 2 - self.window // 2 + torch.arange(self.window, device=hidden.device)[None, :]
+        inside = (index >= 0) & (index < n)
+        gathered = hidden.gather(1, index.clamp(0, length - 1)[..., None].expand(-1, -1, hidden.shape[-1]))
+        projected = self.project(gathered.float()) * inside[..., None].to(torch.float32)
+        return projected.flatten(1).to(hidden.dtype)

@@ -30,6 +30,8 @@ OPTIMIZER = partial(torch.optim.AdamW, lr=1e-3)
         ({"pooling": "max"}, r"task.pooling=.max. is not a pooling; allowed: mean, cls, center, center_"),
         ({"pooling": "center_window"}, r"needs task.pooling_window >= 1"),
         ({"pooling": "center_window", "pooling_window": 500, "max_length": 398}, r"wider than the sequences"),
+        ({"pooling": "positional"}, r"task.pooling=positional needs task.pooling_window >= 1"),
+        ({"pooling": "positional", "pooling_window": 400, "max_length": 300}, r"wider than the sequences"),
         ({"pooling": "cls", "add_special_tokens": False}, r"task.pooling=cls needs a \[CLS\] token"),
     ],
 )

@@ -1,11 +1,13 @@
-"""Centre-window and attention pooling: by-hand values, padding ignored, gradients reach the query."""
+"""Centre-window, attention and positional pooling: by-hand values, padding ignored, gradients
+reach the learned parts."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from plantbimoe import AttentionPool, center_pool, center_window_pool
+from plantbimoe import AttentionPool, PositionalPool, center_pool, center_window_pool
+from plantbimoe.heads import POSITIONAL_DIM, SequenceHead
 
 
 def test_center_window_by_hand() -> None:
@@ -51,3 +53,33 @@ def test_attention_offset_bias_is_relative_to_each_rows_centre() -> None:
     far = torch.zeros(1, 40, 2)
     far[0, 0] = 1.0  # offsets beyond max_offset share the edge bias and stay finite
     assert torch.isfinite(pool(far, torch.ones(1, 40, dtype=torch.bool))).all()
+
+
+def test_positional_pool_by_hand() -> None:
+    pool = PositionalPool(1, window=4, dim=1)
+    with torch.no_grad():  # the projection is the identity: the features are the hidden values
+        pool.project.weight.fill_(1.0)
+        pool.project.bias.zero_()
+    hidden = torch.arange(2 * 8, dtype=torch.float32).view(2, 8, 1)
+    mask = torch.tensor([[1] * 3 + [0] * 5, [1] * 8], dtype=torch.bool)
+    garbage = hidden.clone()
+    garbage[0, 3:] = 1e4  # padded positions hold anything
+    # row 0: n = 3, centre 1 -> positions -1..2, the one before the start is zero;
+    # row 1: n = 8, centre 4 -> positions 2..5
+    expected = torch.tensor([[0.0, 0.0, 1.0, 2.0], [10.0, 11.0, 12.0, 13.0]])
+    torch.testing.assert_close(pool(garbage, mask), expected)
+    pool(hidden, mask).sum().backward()
+    assert pool.project.weight.grad is not None and pool.project.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="window and dim must be >= 1"):
+        PositionalPool(1, window=0, dim=1)
+
+
+def test_positional_head_gives_each_position_its_own_weights() -> None:
+    head = SequenceHead(6, 3, pooling="positional", window=5)
+    assert head.output_layer.in_features == 5 * POSITIONAL_DIM
+    hidden, mask = torch.randn(2, 9, 6), torch.ones(2, 9, dtype=torch.bool)
+    assert head.eval()(hidden, mask).shape == (2, 3)
+    moved = hidden.clone()
+    moved[:, 4] = hidden[:, 5]
+    moved[:, 5] = hidden[:, 4]  # the mean is blind to swapping two positions, this head is not
+    assert not torch.allclose(head(hidden, mask), head(moved, mask))
