@@ -61,16 +61,17 @@ def test_dataset_selects_its_task_preset(dataset: str, tmp_path: Path) -> None:
     ("dataset", "extra", "steps"),
     [
         ("embedded/tair10_splice_donor", [], 300),
+        ("embedded/tair10_splice_acceptor", [], 600),
         ("embedded/tair10_polyadenylation", [], 300),
         ("embedded/tair10_lncrna", [], 1000),
         ("embedded/tair10_lncrna", ["trainer.max_steps=7"], 7),
     ],
 )
-def test_the_recipe_gives_long_sequence_sets_their_step_budget(
+def test_the_recipe_gives_each_dataset_its_step_budget(
     dataset: str, extra: list[str], steps: int, tmp_path: Path
 ) -> None:
-    """lncRNA trains 1,000 steps (conf/finetune_steps/long_sequences.yaml), the other embedded
-    tasks 300, and an explicit trainer.max_steps wins over both."""
+    """lncRNA trains 1,000 steps (conf/finetune_steps/long_sequences.yaml), acceptors 600
+    (splice_acceptor.yaml), the other embedded tasks 300, and an explicit trainer.max_steps wins."""
     cfg = _compose(["experiment=finetune_arabidopsis", f"data/mpgb={dataset}", *extra], tmp_path)
     assert cfg.trainer.max_steps == steps
 
