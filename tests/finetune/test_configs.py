@@ -76,6 +76,16 @@ def test_the_recipe_gives_each_dataset_its_step_budget(
     assert cfg.trainer.max_steps == steps
 
 
+@pytest.mark.parametrize(("extra", "window"), [([], 300), (["data.max_length=100"], 100)])
+def test_core_promoter_pools_positionally_over_the_whole_window(
+    extra: list[str], window: int, tmp_path: Path
+) -> None:
+    """The preset's positional window follows the data, so a cropped dataset still composes."""
+    cfg = _compose(["experiment=finetune_arabidopsis", "data/mpgb=embedded/tair10_core_promoter", *extra],
+                   tmp_path)
+    assert cfg.task.pooling == "positional" and cfg.task.pooling_window == window
+
+
 def _toy_files(cfg, root: Path) -> None:
     """Small files in the dataset's own format and names, labels fitting its task kind."""
     rng = np.random.default_rng(0)
