@@ -9,20 +9,12 @@ from .mamba import Mamba
 from .mlm import MaskedLMOutput, PlantBiMoEForMaskedLM, masked_lm_loss
 from .moe import RouterOutput, SparseMoE
 from .params import count_parameters
-from .pooling import (
-    AttentionPool,
-    PositionalPool,
-    center_pool,
-    center_window_pool,
-    cls_pool,
-    masked_mean_pool,
-)
+from .pooling import AttentionPool, center_pool, center_window_pool, cls_pool, masked_mean_pool
 from .pretrained import export_pretrained, load_backbone_state, load_pretrained, load_released_folder
 from .sequence_task import PlantBiMoEForSequenceTask
 
 __all__ = [
     "AttentionPool",
-    "PositionalPool",
     "BackboneOutput",
     "BiMamba",
     "InitializerConfig",

@@ -8,6 +8,13 @@ import torch
 from torch import nn
 
 
+def real_lengths(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 1) count of real positions per row (right padding); every position without a mask."""
+    if attention_mask is None:
+        return torch.full((hidden.shape[0], 1), hidden.shape[1], device=hidden.device, dtype=torch.long)
+    return attention_mask.to(torch.long).sum(1, keepdim=True)
+
+
 def masked_mean_pool(
     hidden: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
@@ -41,11 +48,7 @@ def cls_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -
 def center_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Hidden state at position n // 2 of each row, n = its real length (right padding)."""
     b, length = hidden.shape[:2]
-    if attention_mask is None:
-        n = torch.full((b,), length, device=hidden.device, dtype=torch.long)
-    else:
-        n = attention_mask.to(torch.long).sum(1)
-    idx = (n // 2).clamp(max=length - 1)
+    idx = (real_lengths(hidden, attention_mask)[:, 0] // 2).clamp(max=length - 1)
     return hidden[torch.arange(b, device=hidden.device), idx]
 
 
@@ -59,11 +62,8 @@ def center_window_pool(
     """
     if window < 1:
         raise ValueError(f"center_window_pool: window must be >= 1, got {window}")
-    b, length = hidden.shape[:2]
-    if attention_mask is None:
-        n = torch.full((b, 1), length, device=hidden.device, dtype=torch.long)
-    else:
-        n = attention_mask.to(torch.long).sum(1, keepdim=True)
+    length = hidden.shape[1]
+    n = real_lengths(hidden, attention_mask)
     start = (n // 2 - window // 2).clamp(min=0)
     position = torch.arange(length, device=hidden.device)[None, :]
     keep = (position >= start) & (position < start + window) & (position < n)
@@ -95,13 +95,9 @@ class AttentionPool(nn.Module):
     def weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L, heads) attention weights; each head's weights sum to 1 over the real positions."""
         scores = self.score(hidden.float()) * self.scale
-        b, length = hidden.shape[:2]
         if self.offset_bias is not None:
-            if attention_mask is None:
-                n = torch.full((b, 1), length, device=hidden.device, dtype=torch.long)
-            else:
-                n = attention_mask.to(torch.long).sum(1, keepdim=True)
-            offset = torch.arange(length, device=hidden.device)[None, :] - n // 2
+            n = real_lengths(hidden, attention_mask)
+            offset = torch.arange(hidden.shape[1], device=hidden.device)[None, :] - n // 2
             offset = offset.clamp(-self.max_offset, self.max_offset) + self.max_offset
             scores = scores + self.offset_bias(offset).float()
         if attention_mask is not None:
@@ -143,11 +139,8 @@ class PositionalPool(nn.Module):
         return self.window * self.dim
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        b, length = hidden.shape[:2]
-        if attention_mask is None:
-            n = torch.full((b, 1), length, device=hidden.device, dtype=torch.long)
-        else:
-            n = attention_mask.to(torch.long).sum(1, keepdim=True)
+        length = hidden.shape[1]
+        n = real_lengths(hidden, attention_mask)
         index = n // 2 - self.window // 2 + torch.arange(self.window, device=hidden.device)[None, :]
         inside = (index >= 0) & (index < n)
         gathered = hidden.gather(1, index.clamp(0, length - 1)[..., None].expand(-1, -1, hidden.shape[-1]))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from plantbimoe import AttentionPool, PositionalPool, center_pool, center_window_pool
+from plantbimoe import AttentionPool, center_pool, center_window_pool
 from plantbimoe.heads import POSITIONAL_DIM, SequenceHead
+from plantbimoe.pooling import PositionalPool
 
 
 def test_center_window_by_hand() -> None:
