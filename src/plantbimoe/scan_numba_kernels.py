@@ -6,11 +6,13 @@ rows in tiles of steps: the tile's rows are gathered, over all the call's channe
 contiguous reads), from arrays of any strides into contiguous buffers (zero past the last
 channel); dt = softplus(delta + bias) is computed there; then each block runs the recurrence
 over its own (d_state, BLOCK) state, which stays in L1 between tiles, in inner loops over the
-block's channels that LLVM vectorises. Token-major indexing throughout: u, delta, z, y and their
-gradients are (batch, length, d_inner) arrays, B, C (batch, length, d_state), A (d_inner,
-d_state). Activations and their gradients may be stored as bf16 (uint16 bits): they are widened
-to float32 in the tile buffers and rounded back when a tile is stored; A, D, bias, the saved
-states and the parameter gradients are always in the compute type (float32, or float64).
+block's channels that LLVM vectorises; the backward's adjoint loop takes the states two at a
+time, so that each pass over the channels reads the step's gy, x and dt once for both.
+Token-major indexing throughout: u, delta, z, y and their gradients are (batch, length, d_inner)
+arrays, B, C (batch, length, d_state), A (d_inner, d_state). Activations and their gradients
+may be stored as bf16 (uint16 bits): they are widened to float32 in the tile buffers and rounded
+back when a tile is stored; A, D, bias, the saved states and the parameter gradients are always
+in the compute type (float32, or float64).
 
 exp2, log1p, typed constants and bf16 storage: see ``scan_numba_math``.
 """
@@ -20,7 +22,17 @@ from __future__ import annotations
 import numpy as np
 from numba import from_dtype, njit, types
 
-from .scan_numba_math import JIT, compute_type, consts, exp2, log1p_unit, stored, to_compute, zeros
+from .scan_numba_math import (
+    JIT,
+    compute_type,
+    consts,
+    exp2,
+    log1p_unit,
+    stored,
+    to_compute,
+    unit_stride,
+    zeros,
+)
 
 BLOCK = 128
 """Channels per job: the width of the vectorised inner loops. Long loops pay: each (step, state)
@@ -40,12 +52,13 @@ STEP_TILE = 8
 def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
     """dst[:nt, :w] = src[bi, t0:t0+nt, c0:c0+w], reading along src's contiguous axis.
 
-    Each row (or column) is sliced first and indexed from 0: LLVM then sees a plain strided loop
-    without negative-index checks and vectorises it when the stride turns out to be 1.
+    Each row (or column) is sliced first and indexed from 0, so LLVM sees a plain loop without
+    negative-index checks; a unit-stride row is retyped C-contiguous (``unit_stride``), which
+    halves the time of a tile's loads against LLVM's own stride-1 versioning.
     """
     if src.strides[2] == src.itemsize:
         for t in range(nt):
-            row, out = src[bi, t0 + t, c0 : c0 + w], dst[t]
+            row, out = unit_stride(src[bi, t0 + t, c0 : c0 + w]), dst[t]
             for j in range(w):
                 out[j] = to_compute(row[j])
     else:
@@ -59,7 +72,7 @@ def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
 def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
     """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous), row by row as in _load."""
     for t in range(nt):
-        row, out = src[t], dst[bi, t0 + t, c0 : c0 + w]
+        row, out = src[t], unit_stride(dst[bi, t0 + t, c0 : c0 + w])
         for j in range(w):
             out[j] = stored(row[j], out)
 
@@ -233,7 +246,28 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
                     for j in range(BLOCK):
                         dxj[j] = 0.0
                         ddtj[j] = 0.0
-                    for k in range(n):
+                    for k in range(0, n - n % 2, 2):  # two states per pass: gy, x, dt read once
+                        b0, b1, cc0, cc1 = Bt[t, k], Bt[t, k + 1], Ct[t, k], Ct[t, k + 1]
+                        dc0, db0, dc1, db1 = zero, zero, zero, zero
+                        for j in range(BLOCK):
+                            gyj, xj, dtj = gy[t, j], xt[t, o + j], dt[t, o + j]
+                            g0 = gcg[k, j] + cc0 * gyj
+                            g1 = gcg[k + 1, j] + cc1 * gyj
+                            dc0 += gyj * hs[t + 1, k, j]
+                            dc1 += gyj * hs[t + 1, k + 1, j]
+                            db0 += g0 * xj
+                            db1 += g1 * xj
+                            dxj[j] += g0 * b0 + g1 * b1
+                            q0 = g0 * ab[t, k, j] * hs[t, k, j]
+                            q1 = g1 * ab[t, k + 1, j] * hs[t, k + 1, j]
+                            ddtj[j] += q0 * an[k, o + j] + q1 * an[k + 1, o + j]
+                            dAg[k, j] += q0 * dtj
+                            dAg[k + 1, j] += q1 * dtj
+                            gcg[k, j] = ab[t, k, j] * g0
+                            gcg[k + 1, j] = ab[t, k + 1, j] * g1
+                        dCp[blo + g, bi, t0 + t, k], dCp[blo + g, bi, t0 + t, k + 1] = dc0, dc1
+                        dBp[blo + g, bi, t0 + t, k], dBp[blo + g, bi, t0 + t, k + 1] = db0, db1
+                    for k in range(n - n % 2, n):  # the odd state out
                         bk, ck = Bt[t, k], Ct[t, k]
                         dck, dbk = zero, zero
                         for j in range(BLOCK):
