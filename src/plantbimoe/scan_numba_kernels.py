@@ -72,7 +72,7 @@ def _load(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
 def _store(src, dst, bi, t0, nt, c0, w):  # type: ignore[no-untyped-def]
     """dst[bi, t0:t0+nt, c0:c0+w] = src[:nt, :w] (dst is C-contiguous), row by row as in _load."""
     for t in range(nt):
-        row, out = src[t], unit_stride(dst[bi, t0 + t, c0 : c0 + w])
+        row, out = src[t], dst[bi, t0 + t, c0 : c0 + w]
         for j in range(w):
             out[j] = stored(row[j], out)
 
@@ -298,15 +298,16 @@ def backward_jobs(j0, j1, ins, gout, hsave, outs):  # type: ignore[no-untyped-de
 
 def signatures(storage: np.dtype) -> dict[str, types.Signature]:
     """Explicit signatures of the two kernels for activations stored as ``storage`` (float64,
-    float32 or uint16 = bf16 bits), with every array typed 'A' (any strides): one compiled
-    version per storage type, whatever the callers' layouts."""
+    float32 or uint16 = bf16 bits): the inputs typed 'A' (any strides), the per-token outputs
+    (y, du, ddelta, dz, allocated by the callers) 'C', so their row stores compile to plain
+    vector stores: one compiled version per storage type, whatever the callers' input layouts."""
     s, f = from_dtype(np.dtype(storage)), compute_type(storage)
-    s3 = types.Array(s, 3, "A")
+    s3, out3 = types.Array(s, 3, "A"), types.Array(s, 3, "C")
     f1, f2, f3, f4 = (types.Array(f, nd, "A") for nd in (1, 2, 3, 4))
     flag = types.boolean
     ins = types.Tuple((s3, s3, f1, s3, s3, s3, f2, f1, flag, flag))
-    outs = types.Tuple((s3, s3, s3, f3, f2, f2, f4, f4))
+    outs = types.Tuple((out3, out3, out3, f3, f2, f2, f4, f4))
     return {
-        "forward_jobs": types.void(types.int64, types.int64, ins, s3, f4, flag),
+        "forward_jobs": types.void(types.int64, types.int64, ins, out3, f4, flag),
         "backward_jobs": types.void(types.int64, types.int64, ins, s3, f4, outs),
     }
