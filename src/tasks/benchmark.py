@@ -90,9 +90,10 @@ LOW_DATA_SIZES = (250, 1000)
 
 
 def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
-    """Pretrained vs random init at equal fine-tuning budget: linear probes of frozen features,
-    250 and 1,000 training examples and full data (the tier's seeds, beside the floors; at full
-    data the random-init and floor runs are the models study's). Listed cheapest and most telling
+    """Pretrained vs random init at equal fine-tuning budget: linear probes of frozen features (the
+    final layer's, and the best layer's on validation), 250 and 1,000 training examples and full
+    data (the tier's seeds, beside the floors; at full data the random-init and floor runs are the
+    models study's). Listed cheapest and most telling
     first: a stopped command leaves the probes and the 250-example pairs."""
     pretrained = (f"init_from={init_from}",)
     inits = {"plantbimoe": (), "plantbimoe-pretrained": pretrained}
@@ -100,6 +101,9 @@ def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
         "probe-random-init": Model("probe", ("task.run_label=probe-random-init",), (1,)),
         "probe-pretrained": Model("probe", (*pretrained, "task.run_label=probe-pretrained"), (1,)),
     }
+    for name, extra in (("probe-random-init", ()), ("probe-pretrained", pretrained)):  # layer chosen on val
+        label = f"task.run_label={name}-layers"
+        models[f"{name}-layers"] = Model("probe", (*extra, "+probe_layers=all", label), (1,))
     for n in LOW_DATA_SIZES:
         size = (f"data.max_train_samples={n}",)
         for name, extra in inits.items():

@@ -1,23 +1,29 @@
 """Linear probe: frozen PlantBiMoE embeddings + L2 logistic (or ridge) regression, no fine-tuning.
 
 What pretraining put into the features, measured on a labelled dataset: each sequence is embedded
-once by the frozen backbone (the final hidden state, mean over the bases and the centre token,
-concatenated: the two poolings the task presets use), the features are standardised on train, and the L2
-strength is chosen on validation by the dataset's headline metric (the k-mer baseline's fit and
-evaluation, ``baselines.kmer``). ``init_from`` gives the backbone (a checkpoint, an exported folder
-or a shipped model's short name); without it the backbone is randomly initialised from ``seed``,
-which is the control every probe needs. Same overrides as train.py; results.json is labelled
-``probe-<source>`` (or ``task.run_label``):
+once by the frozen backbone (a hidden state, mean over the bases and the centre token,
+concatenated: the two poolings the task presets use), the features are standardised on train,
+and the L2 strength is chosen on validation by the dataset's headline metric (the k-mer
+baseline's fit and evaluation, ``baselines.kmer``). The hidden state is the final one (after
+the last norm); with ``+probe_layers=all`` (or a list like ``1,3,final``, as ``plantbimoe embed
+--layers``) every listed layer is probed, the one with the best validation score is kept and
+tested, and each layer's scores go to results.json (``layers``). ``init_from`` gives the
+backbone (a checkpoint, an exported folder or a shipped model's short name); without it the
+backbone is randomly initialised from ``seed``, which is the control every probe needs. Same
+overrides as train.py; results.json is labelled ``probe-<source>`` (or ``task.run_label``):
 
     python -m tasks.linear_probe experiment=finetune_arabidopsis init_from=arabidopsis-tiny
     python -m tasks.linear_probe experiment=finetune_arabidopsis data/mpgb=embedded/tair10_lncrna seed=2
+    python -m tasks.linear_probe experiment=finetune_arabidopsis init_from=arabidopsis-tiny +probe_layers=all
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -27,11 +33,13 @@ from omegaconf import DictConfig, OmegaConf
 from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_alpha, record_run, standardise
 from datamodules.mpgb.sequences import LabeledSequences
 from plantbimoe import PlantBiMoEConfig
+from plantbimoe.inference.embedding import Layer, parse_layers
 from plantbimoe.inference.forward import forward_batches
 from plantbimoe.inference.runtime import Runtime
 from plantbimoe.mlm import PlantBiMoEForMaskedLM
 from plantbimoe.pooling import center_pool, masked_mean_pool
 from plantbimoe.pretrained import read_checkpoint
+from plantbimoe.task_types import metric_mode
 from plantbimoe.tokenizer import CLS_ID, SEP_ID, add_special_tokens
 
 log = logging.getLogger(__name__)
@@ -47,35 +55,55 @@ def frozen_model(init_from: str | None, backbone: DictConfig, seed: int) -> Plan
     return PlantBiMoEForMaskedLM(config).eval()
 
 
-def probe_features(model: PlantBiMoEForMaskedLM, data: LabeledSequences, runtime: Runtime) -> np.ndarray:
-    """(N, 2 d) float32: per sequence ([CLS] bases [SEP], one forward pass), the final hidden state
-    averaged over the bases and at the centre token: the mean and centre poolings of the heads."""
+def probe_features(model: PlantBiMoEForMaskedLM, data: LabeledSequences, runtime: Runtime,
+                   layers: list[Layer]) -> np.ndarray:
+    """(N, len(layers), 2 d) float32: per sequence ([CLS] bases [SEP], one forward pass) and layer,
+    the hidden state averaged over the bases and at the centre token: the mean and centre
+    poolings of the heads. A layer is ``"final"`` (after the last norm) or i (the residual stream
+    after layer i)."""
     bounds = zip(data.offsets[:-1], data.offsets[1:], strict=True)
     rows = [add_special_tokens(data.tokens[a:b]) for a, b in bounds]
-    out = np.zeros((len(rows), 2 * model.config.d_model), dtype=np.float32)
-    for index, output, mask in forward_batches(model, rows, runtime):
-        hidden = output.backbone.last_hidden_state.float()
+    out = np.zeros((len(rows), len(layers), 2 * model.config.d_model), dtype=np.float32)
+    need_hidden = any(layer != "final" for layer in layers)
+    for index, output, mask in forward_batches(model, rows, runtime, output_hidden_states=need_hidden):
         ids = torch.as_tensor(np.stack([np.pad(rows[i], (0, mask.shape[1] - len(rows[i]))) for i in index]))
-        mean = masked_mean_pool(hidden, mask, ids, SPECIAL_IDS)
-        pooled = torch.cat([mean, center_pool(hidden, mask)], dim=1)
-        out[index] = pooled.numpy()
+        states = output.backbone.hidden_states
+        for slot, layer in enumerate(layers):
+            hidden = (output.backbone.last_hidden_state if layer == "final" else states[layer]).float()
+            mean = masked_mean_pool(hidden, mask, ids, SPECIAL_IDS)
+            out[index, slot] = torch.cat([mean, center_pool(hidden, mask)], dim=1).numpy()
     return out
 
 
-def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime,
-              alphas: tuple[float, ...] = DEFAULT_ALPHAS) -> tuple[dict[str, float], dict[str, float]]:
-    """Embed every split, fit on train for each alpha, keep the best on validation; return
-    (val + test metrics, {"alpha", "embed_seconds"})."""
+def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime, layers: list[Layer] | None = None,
+              alphas: tuple[float, ...] = DEFAULT_ALPHAS) -> tuple[dict[str, float], dict[str, Any]]:
+    """Embed every split once, fit on train for each layer and alpha, keep the (layer, alpha) with
+    the best validation headline; return (its val + test metrics, {"layer", "alpha",
+    "embed_seconds"}, plus "layers": every layer's validation and test headline when several)."""
+    layers = layers or ["final"]
     datamodule.setup("fit")
     datamodule.setup("test")
     start = time.perf_counter()
     with torch.no_grad():
-        feats = {s: torch.from_numpy(probe_features(model, datamodule.splits[s], runtime)) for s in SPLITS}
+        feats = {s: torch.from_numpy(probe_features(model, datamodule.splits[s], runtime, layers))
+                 for s in SPLITS}
     embed_seconds = time.perf_counter() - start
     y = {s: torch.from_numpy(datamodule.splits[s].labels) for s in SPLITS}
-    fit = fit_best_alpha(standardise(feats), y, datamodule.task_type, datamodule.num_labels,
-                         datamodule.metric, alphas, "probe")
-    return fit.metrics, {"alpha": fit.alpha, "embed_seconds": round(embed_seconds, 1)}
+    headline = datamodule.metric
+    better = operator.gt if metric_mode(headline) == "max" else operator.lt
+    best, scores = None, {}
+    for slot, layer in enumerate(layers):
+        fit = fit_best_alpha(standardise({s: f[:, slot] for s, f in feats.items()}), y, datamodule.task_type,
+                             datamodule.num_labels, headline, alphas, f"probe layer {layer}")
+        scores[str(layer)] = {"val": fit.val_metric, "test": fit.metrics[f"test/{headline}"]}
+        if best is None or better(fit.val_metric, best[1].val_metric):
+            best = (layer, fit)
+    layer, fit = best
+    chosen: dict[str, Any] = {"layer": str(layer), "alpha": fit.alpha,
+                              "embed_seconds": round(embed_seconds, 1)}
+    if len(layers) > 1:
+        chosen["layers"] = scores
+    return fit.metrics, chosen
 
 
 def probe_label(cfg: DictConfig) -> str:
@@ -94,7 +122,8 @@ def main(cfg: DictConfig) -> float:
     datamodule.prepare_data()
     model = frozen_model(cfg.get("init_from"), cfg.backbone, int(cfg.seed))
     runtime = Runtime(device=torch.device("cpu"), batch_size=int(cfg.data.batch_size))
-    metrics, chosen = run_probe(datamodule, model, runtime)
+    layers = parse_layers(cfg.get("probe_layers"), model.config.n_layer)
+    metrics, chosen = run_probe(datamodule, model, runtime, layers)
     hparams = {"init_from": str(cfg.get("init_from")), **chosen}
     return record_run(cfg, datamodule, probe_label(cfg), metrics, hparams, cfg.get("init_from"))
 

@@ -4,7 +4,7 @@ a plot of the headline test metric against the number of training examples.
 Rows come from `tasks.benchmark_report.summarise` (mean over seeds of each run folder's
 results.json). Model names carry the size: ``plantbimoe-pretrained-n250`` is the pretrained
 backbone fine-tuned on 250 examples; no suffix means the full training cap; ``probe-*`` are
-linear probes of frozen features on the full cap.
+linear probes of frozen features on the full cap (``-layers``: the layer chosen on validation).
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from typing import Any
 from plantbimoe.atomic import atomic_path
 
 SIZE = re.compile(r"^(?P<model>.+?)-n(?P<n>\d+)$")
-PAIRS = (("plantbimoe-pretrained", "plantbimoe"), ("probe-pretrained", "probe-random-init"))
+PAIRS = (
+    ("plantbimoe-pretrained", "plantbimoe"),
+    ("probe-pretrained", "probe-random-init"),
+    ("probe-pretrained-layers", "probe-random-init-layers"),
+)
 CURVES = ("plantbimoe-pretrained", "plantbimoe", "cnn", "kmer+positional")
 
 

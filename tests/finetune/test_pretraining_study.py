@@ -70,7 +70,8 @@ def test_pretraining_study_runs_probes_and_a_low_data_pair(tmp_path: Path) -> No
     ensure_benchmark(data / "bench" / "arabidopsis_thaliana", max_per_class=MAX_PER_CLASS)
     model = export_pretrained(PlantBiMoEForMaskedLM(PlantBiMoEConfig.preset("tiny")), tmp_path / "pretrained")
     out = tmp_path / "report"
-    chosen = ["probe-random-init", "probe-pretrained", "plantbimoe-n250", "plantbimoe-pretrained-n250"]
+    chosen = ["probe-random-init", "probe-pretrained", "probe-random-init-layers", "probe-pretrained-layers",
+              "plantbimoe-n250", "plantbimoe-pretrained-n250"]
     args = [
         "--study", "pretraining", "--out", str(out), "--tasks", "splice_donor", "--seeds", "1", "--jobs", "2",
         "--init-from", str(model), "--models", *chosen, "--set", f"paths.data_dir={data}",
@@ -83,9 +84,14 @@ def test_pretraining_study_runs_probes_and_a_low_data_pair(tmp_path: Path) -> No
         results = json.loads((runs / name / "seed1" / "results.json").read_text())
         assert results["label"] == name and 0.0 <= results["metrics"]["test/auroc"] <= 1.0
     probe = json.loads((runs / "probe-pretrained" / "seed1" / "results.json").read_text())
-    assert probe["init_from"] == str(model) and probe["alpha"] > 0
+    assert probe["init_from"] == str(model) and probe["alpha"] > 0 and probe["layer"] == "final"
+    layered = json.loads((runs / "probe-pretrained-layers" / "seed1" / "results.json").read_text())
+    assert set(layered["layers"]) == {"0", "1", "2", "3", "final"} and layered["layer"] in layered["layers"]
+    best = max(layered["layers"].values(), key=lambda s: s["val"])
+    assert layered["metrics"]["test/auroc"] == pytest.approx(best["test"])
     text = (out / "results.md").read_text()
     assert "Pretrained minus random init" in text
     assert "| splice_donor | auroc | plantbimoe-pretrained vs plantbimoe | 250 |" in text
     assert "| splice_donor | auroc | probe-pretrained vs probe-random-init | full cap |" in text
+    assert "| splice_donor | auroc | probe-pretrained-layers vs probe-random-init-layers | full cap |" in text
     assert (out / "results.png").stat().st_size > 0
