@@ -5,8 +5,8 @@ once by the frozen backbone (a hidden state, mean over the bases and the centre 
 concatenated: the two poolings the task presets use), the features are standardised on train,
 and the L2 strength is chosen on validation by the dataset's headline metric (the k-mer
 baseline's fit and evaluation, ``baselines.kmer``). The hidden state is the final one (after
-the last norm); with ``+probe_layers=all`` (or a list like ``1,3,final``, as ``plantbimoe embed
---layers``) every listed layer is probed, the one with the best validation score is kept and
+the last norm); with ``+probe_layers=all`` (or a list like ``[1,3,final]``, as ``plantbimoe
+embed --layers``) every listed layer is probed, the one with the best validation score is kept and
 tested, and each layer's scores go to results.json (``layers``). ``init_from`` gives the
 backbone (a checkpoint, an exported folder or a shipped model's short name); without it the
 backbone is randomly initialised from ``seed``, which is the control every probe needs. Same
@@ -28,7 +28,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_alpha, record_run, standardise
 from datamodules.mpgb.sequences import LabeledSequences
@@ -106,6 +106,18 @@ def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime, layers
     return fit.metrics, chosen
 
 
+def probe_layers(spec: object, n_layer: int) -> list[Layer]:
+    """The layers ``+probe_layers=...`` names: ``all``, a list (``[1,3,final]``) or unset (the final
+    one)."""
+    if spec is None:
+        return ["final"]
+    text = ",".join(map(str, spec)) if isinstance(spec, list | ListConfig) else str(spec)
+    try:
+        return parse_layers(text, n_layer)
+    except ValueError as err:
+        raise ValueError(f"probe_layers={text!r}: {err}") from None
+
+
 def probe_label(cfg: DictConfig) -> str:
     label = cfg.task.get("run_label")
     if label:
@@ -122,7 +134,7 @@ def main(cfg: DictConfig) -> float:
     datamodule.prepare_data()
     model = frozen_model(cfg.get("init_from"), cfg.backbone, int(cfg.seed))
     runtime = Runtime(device=torch.device("cpu"), batch_size=int(cfg.data.batch_size))
-    layers = parse_layers(cfg.get("probe_layers"), model.config.n_layer)
+    layers = probe_layers(cfg.get("probe_layers"), model.config.n_layer)
     metrics, chosen = run_probe(datamodule, model, runtime, layers)
     hparams = {"init_from": str(cfg.get("init_from")), **chosen}
     return record_run(cfg, datamodule, probe_label(cfg), metrics, hparams, cfg.get("init_from"))
