@@ -163,16 +163,18 @@ def plan(
     overrides: Sequence[str],
     tier: str = "full",
     share: bool = True,
+    seeds_given: bool = False,
 ) -> list[Run]:
     """Every (task, model, seed) run with its folder and command line, seed by seed (a stopped
     benchmark leaves whole seeds of the table rather than some tasks with every seed). A model's
-    own `seeds` (when the tier has several) replace `seeds`. With `share` false (another output
-    folder or extra overrides) every run lives under `out`."""
+    own `seeds` (when the tier has several) replace the tier's `seeds`, not the ones a user names
+    (`seeds_given`). With `share` false (another output folder or extra overrides) every run
+    lives under `out`."""
     runs = []
     for seed in seeds:
         for task in tasks:
             for name, model in models.items():
-                own = model.seeds if model.seeds and len(seeds) > 1 else seeds
+                own = model.seeds if model.seeds and len(seeds) > 1 and not seeds_given else seeds
                 if seed not in own:
                     continue
                 root = study_out(model.shared_with, tier) if model.shared_with and share else out
@@ -354,7 +356,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"pretraining study: the pretrained model (default: the shipped {PRETRAINED})")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--models", nargs="+", default=None, help="a subset of the study's models")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the tier's")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="default: the tier's (the probes: seed 1); named seeds apply to every model")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra Hydra overrides for every run (after the tier's)")
     parser.add_argument("--jobs", type=int, default=1,
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve() if args.out else study_out(args.study, args.tier)
     seeds, overrides = args.seeds or tier["seeds"], [*tier["overrides"], *args.set]
     share = args.out is None and not args.set
-    runs = plan(out, args.tasks, models, seeds, overrides, args.tier, share)
+    runs = plan(out, args.tasks, models, seeds, overrides, args.tier, share, seeds_given=bool(args.seeds))
     if args.record_recipes:
         print(f"recorded today's recipe for {record_recipes(runs)} finished run(s)")
         return 0

@@ -29,6 +29,8 @@ def test_plan_shares_the_random_init_runs_and_gives_every_fine_tune_three_seeds(
     assert shared.folder == study_out("models", "full") / "runs" / "splice_donor" / "plantbimoe" / "seed1"
     pretrained = next(r for r in runs if r.model == "plantbimoe-pretrained-n250")
     assert "init_from=some-model" in pretrained.command and "data.max_train_samples=250" in pretrained.command
+    named = plan(tmp_path, ["splice_donor"], models, (2, 3), [], "full", seeds_given=True)
+    assert sorted(r.seed for r in named if r.model == "probe-pretrained") == [2, 3]
     alone = plan(tmp_path, ["splice_donor"], models, (1,), [], "quick", share=False)
     assert all(r.folder.is_relative_to(tmp_path) for r in alone)
 
