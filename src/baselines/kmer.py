@@ -17,7 +17,6 @@ on validation by the dataset's headline metric, and logs ``val/*`` and ``test/*`
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Sequence
 
 import hydra
@@ -25,9 +24,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_alpha, record_run, standardise
+from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_features, record_run
 from datamodules.mpgb.readers import LabeledSequences
-from plantbimoe.task_types import metric_mode
 from plantbimoe.tokenizer import A_ID, T_ID
 
 log = logging.getLogger(__name__)
@@ -99,15 +97,12 @@ def run_baseline(
     datamodule.setup("test")
     task_type, k, headline = datamodule.task_type, datamodule.num_labels, datamodule.metric
     y = {split: torch.from_numpy(datamodule.splits[split].labels) for split in SPLITS}
-    better = operator.gt if metric_mode(headline) == "max" else operator.lt
     kmers = {split: kmer_frequencies(datamodule.splits[split], ks) for split in y}  # once for every width
-    best = None
-    for width in positional_widths:
-        feats = {s: torch.from_numpy(features(datamodule.splits[s], ks, width, kmers[s])) for s in y}
-        fit = fit_best_alpha(standardise(feats), y, task_type, k, headline, alphas, f"kmer width={width}")
-        if best is None or better(fit.val_metric, best[0].val_metric):
-            best = (fit, width)
-    fit, width = best
+    candidates = (
+        (width, {s: torch.from_numpy(features(datamodule.splits[s], ks, width, kmers[s])) for s in y})
+        for width in positional_widths
+    )
+    width, fit, _ = fit_best_features(candidates, y, task_type, k, headline, alphas, "kmer width=")
     return fit.metrics, {"alpha": fit.alpha, "positional_width": width}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,7 @@ def fit_best_alpha(
 ) -> LinearFit:
     """Fit on train for every alpha, keep the best on validation by `headline` (highest, lowest
     for mse); its val metrics, ``val/<headline>_best`` and its test metrics."""
-    better = operator.gt if metric_mode(headline) == "max" else operator.lt
+    better = _better(headline)
     best = None
     for alpha in alphas:
         model = fit_linear(x["train"], y["train"], task_type, num_labels, alpha)
@@ -104,6 +104,29 @@ def fit_best_alpha(
     metrics = {**val, f"val/{headline}_best": val[f"val/{headline}"]}
     metrics.update(evaluate(model, x["test"], y["test"], task_type, num_labels, "test"))
     return LinearFit(alpha, val[f"val/{headline}"], metrics)
+
+
+def fit_best_features(
+    candidates: Iterable[tuple[Any, dict[str, torch.Tensor]]], y: dict[str, torch.Tensor], task_type: str,
+    num_labels: int | None, headline: str, alphas: Sequence[float] = DEFAULT_ALPHAS, what: str = "linear",
+) -> tuple[Any, LinearFit, dict[Any, LinearFit]]:
+    """For each (key, features by split) candidate, e.g. a positional width or a layer: standardise,
+    `fit_best_alpha`; keep the candidate with the best validation headline (the first on ties).
+    Returns (its key, its fit, every candidate's fit by key)."""
+    better = _better(headline)
+    fits: dict[Any, LinearFit] = {}
+    best = None
+    for key, features in candidates:
+        fits[key] = fit = fit_best_alpha(standardise(features), y, task_type, num_labels, headline, alphas,
+                                         f"{what}{key}")
+        if best is None or better(fit.val_metric, fits[best].val_metric):
+            best = key
+    return best, fits[best], fits
+
+
+def _better(headline: str):  # type: ignore[no-untyped-def]
+    """operator.gt for a metric to maximise, operator.lt for one to minimise (mse)."""
+    return operator.gt if metric_mode(headline) == "max" else operator.lt
 
 
 def record_run(cfg: DictConfig, datamodule: Any, label: str, metrics: dict[str, float],

@@ -93,8 +93,8 @@ def pretraining_study(init_from: str = PRETRAINED) -> dict[str, Model]:
     """Pretrained vs random init at equal fine-tuning budget: linear probes of frozen features (the
     final layer's, and the best layer's on validation), 250 and 1,000 training examples and full
     data (the tier's seeds, beside the floors; at full data the random-init and floor runs are the
-    models study's). Listed cheapest and most telling
-    first: a stopped command leaves the probes and the 250-example pairs."""
+    models study's). Listed cheapest and most telling first: a stopped command leaves the probes
+    and the 250-example pairs."""
     pretrained = (f"init_from={init_from}",)
     inits = {"plantbimoe": (), "plantbimoe-pretrained": pretrained}
     models = {
@@ -159,22 +159,22 @@ def plan(
     out: Path,
     tasks: Sequence[str],
     models: dict[str, Model],
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None,
     overrides: Sequence[str],
     tier: str = "full",
     share: bool = True,
-    seeds_given: bool = False,
 ) -> list[Run]:
     """Every (task, model, seed) run with its folder and command line, seed by seed (a stopped
-    benchmark leaves whole seeds of the table rather than some tasks with every seed). A model's
-    own `seeds` (when the tier has several) replace the tier's `seeds`, not the ones a user names
-    (`seeds_given`). With `share` false (another output folder or extra overrides) every run
-    lives under `out`."""
+    benchmark leaves whole seeds of the table rather than some tasks with every seed). `seeds`
+    None means the tier's, which a model's own `seeds` replace; named seeds apply to every model.
+    With `share` false (another output folder or extra overrides) every run lives under `out`."""
+    named = seeds is not None
+    seeds = tuple(seeds) if named else TIERS[tier]["seeds"]
     runs = []
     for seed in seeds:
         for task in tasks:
             for name, model in models.items():
-                own = model.seeds if model.seeds and len(seeds) > 1 and not seeds_given else seeds
+                own = model.seeds if model.seeds and not named else seeds
                 if seed not in own:
                     continue
                 root = study_out(model.shared_with, tier) if model.shared_with and share else out
@@ -384,9 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         models = {name: models[name] for name in args.models}
     tier = TIERS[args.tier]
     out = Path(args.out).resolve() if args.out else study_out(args.study, args.tier)
-    seeds, overrides = args.seeds or tier["seeds"], [*tier["overrides"], *args.set]
+    overrides = [*tier["overrides"], *args.set]
     share = args.out is None and not args.set
-    runs = plan(out, args.tasks, models, seeds, overrides, args.tier, share, seeds_given=bool(args.seeds))
+    runs = plan(out, args.tasks, models, args.seeds, overrides, args.tier, share)
     if args.record_recipes:
         print(f"recorded today's recipe for {record_recipes(runs)} finished run(s)")
         return 0
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"{args.study} study, {args.tier} tier"
     docs = Path(args.docs) if args.docs else None
     # the report covers the whole study, whichever models and seeds this invocation ran
-    every = plan(out, TASKS, study, TIERS[args.tier]["seeds"], overrides, args.tier, share)
+    every = plan(out, TASKS, study, None, overrides, args.tier, share)
     shared = [r for r in every if not r.folder.is_relative_to(out) and (r.folder / RESULTS_FILE).is_file()]
     report, stale = split_stale(in_table_order(finished(out, list(study)) + shared, list(study)), every)
     if stale:

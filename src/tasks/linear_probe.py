@@ -20,7 +20,6 @@ overrides as train.py; results.json is labelled ``probe-<source>`` (or ``task.ru
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_alpha, record_run, standardise
+from baselines.linear import DEFAULT_ALPHAS, SPLITS, fit_best_features, record_run
 from datamodules.mpgb.sequences import LabeledSequences
 from plantbimoe import PlantBiMoEConfig
 from plantbimoe.inference.embedding import Layer, parse_layers
@@ -39,7 +38,6 @@ from plantbimoe.inference.runtime import Runtime
 from plantbimoe.mlm import PlantBiMoEForMaskedLM
 from plantbimoe.pooling import center_pool, masked_mean_pool
 from plantbimoe.pretrained import read_checkpoint
-from plantbimoe.task_types import metric_mode
 from plantbimoe.tokenizer import CLS_ID, SEP_ID, add_special_tokens
 
 log = logging.getLogger(__name__)
@@ -75,12 +73,11 @@ def probe_features(model: PlantBiMoEForMaskedLM, data: LabeledSequences, runtime
     return out
 
 
-def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime, layers: list[Layer] | None = None,
+def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime, layers: list[Layer],
               alphas: tuple[float, ...] = DEFAULT_ALPHAS) -> tuple[dict[str, float], dict[str, Any]]:
     """Embed every split once, fit on train for each layer and alpha, keep the (layer, alpha) with
     the best validation headline; return (its val + test metrics, {"layer", "alpha",
     "embed_seconds"}, plus "layers": every layer's validation and test headline when several)."""
-    layers = layers or ["final"]
     datamodule.setup("fit")
     datamodule.setup("test")
     start = time.perf_counter()
@@ -90,19 +87,13 @@ def run_probe(datamodule, model: PlantBiMoEForMaskedLM, runtime: Runtime, layers
     embed_seconds = time.perf_counter() - start
     y = {s: torch.from_numpy(datamodule.splits[s].labels) for s in SPLITS}
     headline = datamodule.metric
-    better = operator.gt if metric_mode(headline) == "max" else operator.lt
-    best, scores = None, {}
-    for slot, layer in enumerate(layers):
-        fit = fit_best_alpha(standardise({s: f[:, slot] for s, f in feats.items()}), y, datamodule.task_type,
-                             datamodule.num_labels, headline, alphas, f"probe layer {layer}")
-        scores[str(layer)] = {"val": fit.val_metric, "test": fit.metrics[f"test/{headline}"]}
-        if best is None or better(fit.val_metric, best[1].val_metric):
-            best = (layer, fit)
-    layer, fit = best
-    chosen: dict[str, Any] = {"layer": str(layer), "alpha": fit.alpha,
-                              "embed_seconds": round(embed_seconds, 1)}
+    candidates = ((str(layer), {s: f[:, i] for s, f in feats.items()}) for i, layer in enumerate(layers))
+    layer, fit, fits = fit_best_features(candidates, y, datamodule.task_type, datamodule.num_labels, headline,
+                                         alphas, "probe layer ")
+    chosen: dict[str, Any] = {"layer": layer, "alpha": fit.alpha, "embed_seconds": round(embed_seconds, 1)}
     if len(layers) > 1:
-        chosen["layers"] = scores
+        chosen["layers"] = {key: {"val": f.val_metric, "test": f.metrics[f"test/{headline}"]}
+                            for key, f in fits.items()}
     return fit.metrics, chosen
 
 

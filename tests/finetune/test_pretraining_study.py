@@ -12,7 +12,7 @@ from datamodules.annotation_bench import ensure_benchmark
 from plantbimoe import PlantBiMoEConfig
 from plantbimoe.mlm import PlantBiMoEForMaskedLM
 from plantbimoe.pretrained import export_pretrained
-from tasks.benchmark import TIERS, main, plan, pretraining_study, study_out
+from tasks.benchmark import main, plan, pretraining_study, study_out
 from tasks.pretraining_report import deltas, split_size
 
 MAX_PER_CLASS = 40
@@ -20,7 +20,7 @@ MAX_PER_CLASS = 40
 
 def test_plan_shares_the_random_init_runs_and_gives_every_fine_tune_three_seeds(tmp_path: Path) -> None:
     models = pretraining_study("some-model")
-    runs = plan(tmp_path, ["splice_donor"], models, TIERS["full"]["seeds"], [], "full")
+    runs = plan(tmp_path, ["splice_donor"], models, None, [], "full")
     seeds = {name: sorted(r.seed for r in runs if r.model == name) for name in models}
     assert seeds["plantbimoe-pretrained-n250"] == [1, 2, 3] and seeds["cnn-n1000"] == [1, 2, 3]
     assert seeds["plantbimoe-pretrained"] == seeds["plantbimoe"] == [1, 2, 3]
@@ -29,7 +29,7 @@ def test_plan_shares_the_random_init_runs_and_gives_every_fine_tune_three_seeds(
     assert shared.folder == study_out("models", "full") / "runs" / "splice_donor" / "plantbimoe" / "seed1"
     pretrained = next(r for r in runs if r.model == "plantbimoe-pretrained-n250")
     assert "init_from=some-model" in pretrained.command and "data.max_train_samples=250" in pretrained.command
-    named = plan(tmp_path, ["splice_donor"], models, (2, 3), [], "full", seeds_given=True)
+    named = plan(tmp_path, ["splice_donor"], models, (2, 3), [], "full")
     assert sorted(r.seed for r in named if r.model == "probe-pretrained") == [2, 3]
     alone = plan(tmp_path, ["splice_donor"], models, (1,), [], "quick", share=False)
     assert all(r.folder.is_relative_to(tmp_path) for r in alone)
