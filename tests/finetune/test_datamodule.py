@@ -1,4 +1,4 @@
-"""MPGBDataModule: seeded validation split, length buckets, RC augmentation, batches."""
+"""MPGBDataModule: seeded validation split, length buckets, RC augmentation, training crops, batches."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from lightning import LightningModule, Trainer
 
 from datamodules.mpgb import DatasetFormatError, MPGBDataModule
 from datamodules.mpgb.bucketing import BucketBatchSampler
+from datamodules.mpgb.dataset import SequenceDataset
+from datamodules.mpgb.sequences import LabeledSequences
 from plantbimoe.tokenizer import CLS_ID, PAD_ID, SEP_ID, add_special_tokens, decode, reverse_complement
 from tests.finetune.helpers import labelled_rows, random_sequences, write_fasta
 
@@ -164,3 +166,59 @@ def test_bad_configuration_is_refused(tmp_path: Path) -> None:
     module = _module(tmp_path)
     with pytest.raises(RuntimeError, match="split 'train' is not set up"):
         module.train_dataloader()
+
+
+def test_training_crop_cuts_long_training_sequences_to_seeded_random_windows(tmp_path: Path) -> None:
+    module = _module(tmp_path, train_crop=50, seed=3)
+    module.setup("fit")
+    train = _texts(module.splits["train"])
+    windows = []
+    for epoch in (0, 1):
+        loader = module.train_dataloader()
+        loader.batch_sampler.set_epoch(epoch)
+        keys = [key for batch in loader.batch_sampler for key in batch]
+        assert all(0.0 <= where < 1.0 for _, _, where in keys)
+        items = [loader.dataset[key] for key in keys]
+        texts = [decode(ids[1:-1]) for ids, _ in items]
+        for (index, _, _), text in zip(keys, texts, strict=True):
+            whole = train[index]
+            assert len(text) == min(len(whole), 50) and text in whole
+        windows.append(texts)
+    assert windows[0] != windows[1]  # a new window each epoch
+    again = _module(tmp_path, train_crop=50, seed=3)
+    again.setup("fit")
+    replay = again.train_dataloader()
+    replay.batch_sampler.set_epoch(0)
+    assert [decode(replay.dataset[k][0][1:-1]) for b in replay.batch_sampler for k in b] == windows[0]
+    evaluation = [decode(ids[1:-1]) for batch in module.val_dataloader() for ids in _unpadded(batch)]
+    assert sorted(evaluation) == sorted(_texts(module.splits["val"]))  # whole sequences
+
+
+def _unpadded(batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    return [ids[mask] for ids, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)]
+
+
+def test_crop_positions_span_the_whole_sequence() -> None:
+    ids = np.arange(10, dtype=np.uint8) % 4 + 7
+    data = LabeledSequences(ids, np.array([0, 10], np.int64), np.zeros(1, np.int64), "toy")
+    dataset = SequenceDataset(data, add_special=False, crop=4)
+    assert dataset.lengths().tolist() == [4]
+    assert dataset[(0, False, 0.0)][0].tolist() == ids[:4].tolist()
+    assert dataset[(0, False, 0.999)][0].tolist() == ids[6:].tolist()
+    assert dataset[0][0].tolist() == ids.tolist()  # no crop position: the whole sequence
+    with pytest.raises(ValueError, match="train_crop must be a positive number of bases"):
+        SequenceDataset(data, crop=0)
+
+
+def test_crop_draws_leave_reverse_complement_flags_unchanged() -> None:
+    lengths = np.random.default_rng(5).integers(50, 600, size=40)
+    plain = BucketBatchSampler(lengths, 8, shuffle=True, seed=2, rc_prob=0.5)
+    cropped = BucketBatchSampler(lengths, 8, shuffle=True, seed=2, rc_prob=0.5, crop_draws=True)
+    assert [k for b in plain for k in b] == [(i, flip) for b in cropped for i, flip, _ in b]
+    assert "crop_draws" not in plain.identity() and cropped.identity()["crop_draws"] is True
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
+def test_bad_training_crop_is_refused(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(ValueError, match=r"dataset toy: train_crop must be a positive number of bases"):
+        _module(tmp_path, train_crop=bad)

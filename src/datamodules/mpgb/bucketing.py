@@ -9,7 +9,8 @@ The sampler is resumable: `state_dict` holds the epoch, the batches of it delive
 (`position`, advanced by the consumer: datamodules.mpgb.loader) and the seed; after
 `load_state_dict` the next pass of that epoch continues with the batch that comes next.
 With `rc_prob` > 0 each index comes with a reverse-complement flag drawn from (seed, epoch,
-batch), so augmentation replays exactly too.
+batch), and with `crop_draws` with a uniform draw in [0, 1) that places its random training crop
+(datamodules.mpgb.dataset), so augmentation replays exactly too.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from torch.utils.data import Sampler
 
 from datamodules.resume import same_stream
 
-Batch = list[int] | list[tuple[int, bool]]
+Batch = list[int] | list[tuple[int, bool]] | list[tuple[int, bool, float]]
 
 
 class BucketBatchSampler(Sampler[Batch]):
     """Batches of indices of similar length; call `set_epoch` for a new training order.
 
-    With `rc_prob` > 0 the batches hold (index, reverse-complement) pairs.
+    With `rc_prob` > 0 the batches hold (index, reverse-complement) pairs; with `crop_draws`
+    (index, reverse-complement, crop position in [0, 1)) triples. `lengths` are the lengths
+    the items will have (after any crop).
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class BucketBatchSampler(Sampler[Batch]):
         num_replicas: int = 1,
         rank: int = 0,
         rc_prob: float = 0.0,
+        crop_draws: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -58,6 +62,7 @@ class BucketBatchSampler(Sampler[Batch]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.rc_prob = rc_prob
+        self.crop_draws = crop_draws
         self.epoch, self.position = 0, 0
         self._resume: tuple[int, int] | None = None
         self._cache: tuple[int, list[list[int]]] | None = None
@@ -114,14 +119,20 @@ class BucketBatchSampler(Sampler[Batch]):
         batches = self._mine()
         self.position = start
         for position in range(start, len(batches)):
-            yield self._strands(batches[position], position)
+            yield self._augmented(batches[position], position)
 
-    def _strands(self, batch: list[int], position: int) -> Batch:
-        if self.rc_prob <= 0.0:
+    def _augmented(self, batch: list[int], position: int) -> Batch:
+        """`batch` with each index's strand flag and, with `crop_draws`, its crop position."""
+        if self.rc_prob <= 0.0 and not self.crop_draws:
             return batch
         global_position = self.rank + position * self.num_replicas
-        draws = np.random.default_rng((self.seed, self.epoch, global_position)).random(len(batch))
-        return list(zip(batch, (draws < self.rc_prob).tolist(), strict=True))
+        rng = np.random.default_rng((self.seed, self.epoch, global_position))
+        flips = [False] * len(batch)
+        if self.rc_prob > 0.0:  # drawn first, so crops leave the strands of a seed as they were
+            flips = (rng.random(len(batch)) < self.rc_prob).tolist()
+        if not self.crop_draws:
+            return list(zip(batch, flips, strict=True))
+        return list(zip(batch, flips, rng.random(len(batch)).tolist(), strict=True))
 
     def __len__(self) -> int:
         return len(self._mine())
@@ -129,7 +140,8 @@ class BucketBatchSampler(Sampler[Batch]):
     def identity(self) -> dict[str, Any]:
         """What must match for a saved position to mean the same batches."""
         return {"seed": self.seed, "samples": len(self.lengths), "num_replicas": self.num_replicas,
-                "batch_size": self.batch_size, "max_tokens": self.max_tokens, "rc_prob": self.rc_prob}
+                "batch_size": self.batch_size, "max_tokens": self.max_tokens, "rc_prob": self.rc_prob,
+                **({"crop_draws": True} if self.crop_draws else {})}  # states saved before it: False
 
     def state_dict(self) -> dict[str, Any]:
         """Epoch, batches of it delivered (`position`), and the sampler's identity (seed, ...)."""

@@ -17,24 +17,35 @@ Item = tuple[np.ndarray, np.ndarray]
 class SequenceDataset(Dataset[Item]):
     """Items are (token ids with [CLS]/[SEP] when asked, label).
 
-    A key is an index, or (index, reverse-complement flag) as the training batch sampler
-    hands them out for RC augmentation (datamodules.mpgb.bucketing).
+    A key is an index, (index, reverse-complement flag) or (index, flag, crop position in
+    [0, 1)) as the training batch sampler hands them out (datamodules.mpgb.bucketing). With
+    `crop` a sequence longer than `crop` bases given a crop position is cut to the `crop` bases
+    that start at that fraction of its possible starts (a random window per epoch in training).
     """
 
-    def __init__(self, data: LabeledSequences, add_special: bool = True) -> None:
+    def __init__(self, data: LabeledSequences, add_special: bool = True, crop: int | None = None) -> None:
+        if crop is not None and crop < 1:
+            raise ValueError(f"train_crop must be a positive number of bases or null, got {crop}")
         self.data = data
         self.add_special = add_special
+        self.crop = crop
 
     def __len__(self) -> int:
         return len(self.data)
 
     def lengths(self) -> np.ndarray:
-        """Token counts per item (for length bucketing)."""
-        return self.data.lengths() + (2 if self.add_special else 0)
+        """Token counts per item (for length bucketing), after the crop."""
+        bases = self.data.lengths()
+        if self.crop is not None:
+            bases = np.minimum(bases, self.crop)
+        return bases + (2 if self.add_special else 0)
 
-    def __getitem__(self, key: int | tuple[int, bool]) -> Item:
-        index, flip = key if isinstance(key, tuple) else (key, False)
+    def __getitem__(self, key: int | tuple[int, bool] | tuple[int, bool, float]) -> Item:
+        index, flip, where = (key + (None,))[:3] if isinstance(key, tuple) else (key, False, None)
         ids = self.data.sequence(index)
+        if self.crop is not None and where is not None and len(ids) > self.crop:
+            start = min(int(where * (len(ids) - self.crop + 1)), len(ids) - self.crop)
+            ids = ids[start : start + self.crop]
         if flip:
             ids = reverse_complement(ids)
         if self.add_special:
