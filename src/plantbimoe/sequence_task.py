@@ -37,7 +37,8 @@ def rc_averaged(
 class PlantBiMoEForSequenceTask(nn.Module):
     """Backbone + head of a sequence task (`plantbimoe.task_types`). ``forward`` returns the head's
     raw outputs (B, 1) or (B, K); with `rc_average` the mean over the batch and its reverse
-    complement."""
+    complement. `crop` is the data's crop the model was fine-tuned with (None: whole sequences):
+    ``plantbimoe predict`` reads the central `crop` bases of longer sequences, as evaluation did."""
 
     def __init__(
         self,
@@ -50,11 +51,12 @@ class PlantBiMoEForSequenceTask(nn.Module):
         pooling_window: int | None = None,
         rc_average: bool = False,
         initialize: bool = True,
+        crop: int | None = None,
     ) -> None:
         super().__init__()
         self.config, self.task_type, self.num_labels = config, task_type, int(num_labels)
         self.spec = spec_of(task_type)
-        self.rc_average = rc_average
+        self.rc_average, self.crop = rc_average, crop
         self.backbone = PlantBiMoEModel(config, initialize=initialize)
         width = self.spec.width(self.num_labels)
         self.head = SequenceHead(config.d_model, width, pooling, head_hidden_size, dropout, pooling_window)
@@ -72,6 +74,7 @@ class PlantBiMoEForSequenceTask(nn.Module):
             checkpoint.config, task["task_type"], task["num_labels"], task.get("pooling") or "mean",
             task.get("head_hidden_size"), pooling_window=task.get("pooling_window"),
             rc_average=bool(task.get("rc_eval")) if rc_average is None else rc_average, initialize=False,
+            crop=task.get("crop"),
         )
         model.backbone.load_state_dict(checkpoint.backbone, strict=True)
         try:

@@ -40,7 +40,8 @@ class SequenceTask(OptimizedTask):
     head only; ``head_warmup_steps`` trains the head only for that many optimizer steps and then
     the whole network (a probe before fine-tuning); ``head_refit`` has train.py refit the output
     layer on the fine-tuned features before testing (tasks.head_refit); ``backbone_lr_factor``
-    scales the backbone's learning rate.
+    scales the backbone's learning rate. ``crop`` (the data's) is only recorded, for
+    ``plantbimoe predict``.
     After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
     """
 
@@ -66,6 +67,7 @@ class SequenceTask(OptimizedTask):
         run_label: str | None = None,
         max_length: int | None = None,
         add_special_tokens: bool = True,
+        crop: int | None = None,
     ) -> None:
         hparams = {
             k: v for k, v in locals().items() if k not in ("self", "optimizer", "scheduler", "__class__")

@@ -168,8 +168,8 @@ def test_bad_configuration_is_refused(tmp_path: Path) -> None:
         module.train_dataloader()
 
 
-def test_training_crop_cuts_long_training_sequences_to_seeded_random_windows(tmp_path: Path) -> None:
-    module = _module(tmp_path, train_crop=50, seed=3)
+def test_crop_takes_random_training_windows_and_central_evaluation_ones(tmp_path: Path) -> None:
+    module = _module(tmp_path, crop=50, seed=3)
     module.setup("fit")
     train = _texts(module.splits["train"])
     windows = []
@@ -185,13 +185,18 @@ def test_training_crop_cuts_long_training_sequences_to_seeded_random_windows(tmp
             assert len(text) == min(len(whole), 50) and text in whole
         windows.append(texts)
     assert windows[0] != windows[1]  # a new window each epoch
-    again = _module(tmp_path, train_crop=50, seed=3)
+    again = _module(tmp_path, crop=50, seed=3)
     again.setup("fit")
     replay = again.train_dataloader()
     replay.batch_sampler.set_epoch(0)
     assert [decode(replay.dataset[k][0][1:-1]) for b in replay.batch_sampler for k in b] == windows[0]
     evaluation = [decode(ids[1:-1]) for batch in module.val_dataloader() for ids in _unpadded(batch)]
-    assert sorted(evaluation) == sorted(_texts(module.splits["val"]))  # whole sequences
+    assert sorted(evaluation) == sorted(_central(text, 50) for text in _texts(module.splits["val"]))
+
+
+def _central(text: str, crop: int) -> str:
+    start = max(0, len(text) - crop) // 2
+    return text[start : start + crop]
 
 
 def _unpadded(batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -205,8 +210,10 @@ def test_crop_positions_span_the_whole_sequence() -> None:
     assert dataset.lengths().tolist() == [4]
     assert dataset[(0, False, 0.0)][0].tolist() == ids[:4].tolist()
     assert dataset[(0, False, 0.999)][0].tolist() == ids[6:].tolist()
-    assert dataset[0][0].tolist() == ids.tolist()  # no crop position: the whole sequence
-    with pytest.raises(ValueError, match="train_crop must be a positive number of bases"):
+    assert dataset[0][0].tolist() == ids[3:7].tolist()  # no crop position (evaluation): the centre
+    assert dataset[(0, True)][0].tolist() == reverse_complement(ids[3:7]).tolist()
+    assert SequenceDataset(data, add_special=False)[(0, False, 0.5)][0].tolist() == ids.tolist()
+    with pytest.raises(ValueError, match="crop must be a positive number of bases"):
         SequenceDataset(data, crop=0)
 
 
@@ -220,5 +227,5 @@ def test_crop_draws_leave_reverse_complement_flags_unchanged() -> None:
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True])
 def test_bad_training_crop_is_refused(tmp_path: Path, bad: object) -> None:
-    with pytest.raises(ValueError, match=r"dataset toy: train_crop must be a positive number of bases"):
-        _module(tmp_path, train_crop=bad)
+    with pytest.raises(ValueError, match=r"dataset toy: crop must be a positive number of bases"):
+        _module(tmp_path, crop=bad)

@@ -102,6 +102,29 @@ def test_predict_matches_the_task_module(inputs, fine_tuned, tmp_path: Path) -> 
     assert out2.read_text() == out.read_text()
 
 
+def test_predict_crops_as_the_model_was_evaluated(inputs, tmp_path: Path) -> None:
+    """A model fine-tuned with data.crop reads the central `crop` bases unless --max-length says otherwise."""
+    task = sequence_task("binary", 2, crop=50, seed=6)
+    ckpt = save_lightning_checkpoint(task, tmp_path / "cropped.ckpt")
+    out, fp32 = tmp_path / "pred.tsv", ["--quiet", "--precision", "fp32"]
+    assert main(["predict", str(ckpt), str(inputs["fasta"]), "-o", str(out), *fp32]) == 0
+    central = [p[(len(p) - 50) // 2 :][:50] if len(p) > 50 else p for p in inputs["pieces"]]
+    input_ids, mask = pad_batch([add_special_tokens(encode(p)) for p in central])
+    with torch.no_grad():
+        expected = torch.sigmoid(task.predict_batch({"input_ids": input_ids, "attention_mask": mask}, False))
+    with open(out) as handle:
+        probs = [float(r["prob_1"]) for r in csv.DictReader(handle, delimiter="\t")]
+    np.testing.assert_allclose(probs, expected[:, 0].numpy(), atol=1e-5)
+    assert main(["export", str(ckpt), str(tmp_path / "exported")]) == 0  # task.json keeps the crop
+    out2 = tmp_path / "pred2.tsv"
+    assert main(["predict", str(tmp_path / "exported"), str(inputs["fasta"]), "-o", str(out2), *fp32]) == 0
+    assert out2.read_text() == out.read_text()
+    whole = tmp_path / "whole.tsv"
+    whole_args = ["predict", str(ckpt), str(inputs["fasta"]), "-o", str(whole), *fp32, "--max-length", "1000"]
+    assert main(whole_args) == 0
+    assert whole.read_text() != out.read_text()
+
+
 def test_predict_needs_a_fine_tuned_model(inputs, model_dir, tmp_path: Path, capsys) -> None:
     assert main(["predict", str(model_dir), str(inputs["fasta"]), "-o", str(tmp_path / "p.tsv")]) == 2
     assert "predict needs a fine-tuned one" in capsys.readouterr().err

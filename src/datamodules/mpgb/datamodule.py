@@ -29,8 +29,8 @@ class MPGBDataModule(LightningDataModule):
       where they live, see datamodules.mpgb.store) and memory-mapped;
     - no `val_file`: a seeded `val_fraction` of train (seed `split_seed`) becomes validation;
     - `rc_augment`: training sequences are reverse-complemented with probability `rc_prob`;
-    - `train_crop`: training sequences longer than it are cut to a random window of that many
-      bases, a new one each epoch (validation and test read whole sequences);
+    - `crop`: sequences longer than it are cut to that many bases: training a random window of
+      them (a new one each epoch), validation, test and `eval_dataloader` the central one;
     - `max_<split>_samples`: a seeded random subset of that split (quick CPU runs);
     - `prepare`: an optional callable run once in `prepare_data` (e.g. building embedded data).
     The training loader resumes mid-epoch from a Lightning checkpoint (datamodules.mpgb.loader).
@@ -63,7 +63,7 @@ class MPGBDataModule(LightningDataModule):
         seed: int = 42,
         rc_augment: bool = False,
         rc_prob: float = 0.5,
-        train_crop: int | None = None,
+        crop: int | None = None,
         add_special_tokens: bool = True,
         pad_to_multiple_of: int | None = None,
         max_train_samples: int | None = None,
@@ -90,11 +90,9 @@ class MPGBDataModule(LightningDataModule):
         self.max_tokens, self.bucket, self.num_workers = max_tokens, bucket, num_workers
         self.val_fraction, self.split_seed, self.seed = val_fraction, split_seed, seed
         self.rc_prob = rc_prob if rc_augment else 0.0
-        if train_crop is not None and (isinstance(train_crop, bool) or not isinstance(train_crop, int)
-                                       or train_crop < 1):
-            raise ValueError(f"dataset {name}: train_crop must be a positive number of bases or null, "
-                             f"got {train_crop!r}")
-        self.train_crop = train_crop
+        if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
+            raise ValueError(f"dataset {name}: crop must be a positive number of bases or null, got {crop!r}")
+        self.crop = crop
         self.add_special = add_special_tokens
         self.collator = SequenceCollator(pad_to_multiple_of)
         self.max_samples = {"train": max_train_samples, "val": max_val_samples, "test": max_test_samples}
@@ -174,8 +172,7 @@ class MPGBDataModule(LightningDataModule):
         if split not in self.splits:
             raise RuntimeError(f"dataset {self.name}: split {split!r} is not set up; call setup() first")
         train = split == "train" if train is None else train
-        crop = self.train_crop if train else None
-        dataset = SequenceDataset(self.splits[split], self.add_special, crop)
+        dataset = SequenceDataset(self.splits[split], self.add_special, self.crop)
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         lengths = dataset.lengths() if self.bucket else np.zeros(len(dataset), dtype=np.int64)
@@ -188,7 +185,7 @@ class MPGBDataModule(LightningDataModule):
             num_replicas=replicas,
             rank=rank,
             rc_prob=self.rc_prob if train else 0.0,
-            crop_draws=crop is not None,
+            crop_draws=train and self.crop is not None,
         )
         # a generator of its own: creating an iterator (worker seeds) never draws from torch's global
         # RNG, so a resumed run's dropout draws continue where the checkpoint left them

@@ -19,13 +19,14 @@ class SequenceDataset(Dataset[Item]):
 
     A key is an index, (index, reverse-complement flag) or (index, flag, crop position in
     [0, 1)) as the training batch sampler hands them out (datamodules.mpgb.bucketing). With
-    `crop` a sequence longer than `crop` bases given a crop position is cut to the `crop` bases
-    that start at that fraction of its possible starts (a random window per epoch in training).
+    `crop` a sequence longer than `crop` bases is cut to `crop` bases: those that start at the
+    key's crop position (that fraction of its possible starts: a random window per epoch in
+    training), or the central ones for a key without one (evaluation).
     """
 
     def __init__(self, data: LabeledSequences, add_special: bool = True, crop: int | None = None) -> None:
         if crop is not None and crop < 1:
-            raise ValueError(f"train_crop must be a positive number of bases or null, got {crop}")
+            raise ValueError(f"crop must be a positive number of bases or null, got {crop}")
         self.data = data
         self.add_special = add_special
         self.crop = crop
@@ -43,8 +44,9 @@ class SequenceDataset(Dataset[Item]):
     def __getitem__(self, key: int | tuple[int, bool] | tuple[int, bool, float]) -> Item:
         index, flip, where = (key + (None,))[:3] if isinstance(key, tuple) else (key, False, None)
         ids = self.data.sequence(index)
-        if self.crop is not None and where is not None and len(ids) > self.crop:
-            start = min(int(where * (len(ids) - self.crop + 1)), len(ids) - self.crop)
+        if self.crop is not None and len(ids) > self.crop:
+            spare = len(ids) - self.crop
+            start = spare // 2 if where is None else min(int(where * (spare + 1)), spare)
             ids = ids[start : start + self.crop]
         if flip:
             ids = reverse_complement(ids)

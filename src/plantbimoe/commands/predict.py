@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="probability cut for binary and multi-label predictions (default 0.5)")
     parser.add_argument("--max-length", type=int, default=None,
-                        help="crop longer sequences to their central MAX_LENGTH bp (as training does)")
+                        help="crop longer sequences to their central MAX_LENGTH bp (default: the crop the "
+                             "model was fine-tuned with, data.crop, if any; else whole sequences)")
     add_input_format(parser)
     add_runtime_arguments(parser)
 
@@ -35,12 +36,13 @@ def _run(args: argparse.Namespace) -> int:
     runtime = runtime_from_args(args)
     predictor = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint, args.rc_average).to(runtime.device)
     ids, sequences = read_id_sequences(args.input, args.input_format)
+    max_length = args.max_length or predictor.crop
     cropped = 0
-    if args.max_length:
+    if max_length:
         for i, s in enumerate(sequences):
-            if len(s) > args.max_length:
-                start = (len(s) - args.max_length) // 2
-                sequences[i], cropped = s[start : start + args.max_length], cropped + 1
+            if len(s) > max_length:
+                start = (len(s) - max_length) // 2
+                sequences[i], cropped = s[start : start + max_length], cropped + 1
     outputs = predictor.predict(sequences, runtime, desc="predict")
     probs = predictor.spec.probabilities(outputs)
     labels = predictor.spec.predictions(probs, args.threshold)
@@ -52,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         for i, name in enumerate(ids):
             writer.writerow([name, labels[i]] + ([] if regression else [f"{p:.6f}" for p in probs[i]]))
     strands = "both strands" if predictor.rc_average else "forward strand"
-    crop = f"; {cropped} cropped to {args.max_length} bp" if cropped else ""
+    crop = f"; {cropped} cropped to their central {max_length} bp" if cropped else ""
     note(f"predicted {len(ids)} sequences ({predictor.task_type}, {strands}{crop}) -> {args.output}")
     return 0
 
