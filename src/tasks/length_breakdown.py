@@ -1,0 +1,104 @@
+"""A fine-tuned model's headline metric by sequence length, on a labelled split file: where a
+score on a variable-length task (lncRNA: 101-6,000 bp) comes from and where it is lost.
+
+    python -m tasks.length_breakdown CHECKPOINT FILE --edges 512 1500 [--max-length N] [-o OUT.json]
+
+The model reads each sequence as ``plantbimoe predict`` does: the central ``crop`` bases the
+model was fine-tuned with (data.crop), unless ``--max-length`` names another crop (0: whole
+sequences). Bins are by the whole sequence's length. Prints a table; ``-o`` writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from datamodules.mpgb.readers import read_dataset
+from plantbimoe.atomic import atomic_text
+from plantbimoe.inference.runtime import Runtime
+from plantbimoe.sequence_task import PlantBiMoEForSequenceTask
+from tasks.metrics import build_metrics, metric_inputs
+
+FORMATS = {".fa": "fasta", ".fasta": "fasta", ".fna": "fasta", ".csv": "csv", ".tsv": "tsv"}
+
+
+def file_format(path: Path) -> str:
+    """fasta, csv or tsv from the name (a .gz suffix is skipped)."""
+    suffix = Path(path.name.removesuffix(".gz")).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: cannot tell the format from {suffix or 'no suffix'!r}; "
+                         f"expected one of {', '.join(FORMATS)} (optionally .gz)")
+    return FORMATS[suffix]
+
+
+def central(ids: np.ndarray, crop: int | None) -> np.ndarray:
+    """The central `crop` bases of `ids` (all of them when shorter, or `crop` is None or 0)."""
+    if not crop or len(ids) <= crop:
+        return ids
+    start = (len(ids) - crop) // 2
+    return ids[start : start + crop]
+
+
+def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], crop: int | None,
+              runtime: Runtime) -> list[dict[str, Any]]:
+    """One row per length bin (and one for all sequences): its bounds, size and every metric."""
+    if sorted(set(edges)) != edges or (edges and edges[0] < 1):
+        raise ValueError(f"--edges must be increasing positive lengths, got {edges}")
+    data = read_dataset(path, file_format(path), model.task_type, model.num_labels, max_length=None)
+    lengths = data.lengths()
+    outputs = torch.from_numpy(model.predict([central(data.sequence(i), crop) for i in range(len(data))],
+                                             runtime))
+    labels = torch.from_numpy(np.asarray(data.labels))
+    bounds = [0, *edges, int(lengths.max()) + 1]
+    bins = [(f"{lo + 1}-{hi}" if hi <= lengths.max() else f">{lo}", (lengths > lo) & (lengths <= hi))
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    rows = []
+    for name, keep in [("all", np.ones(len(lengths), dtype=bool)), *bins]:
+        row: dict[str, Any] = {"lengths": name, "n": int(keep.sum())}
+        chosen = torch.from_numpy(keep)
+        if row["n"] and not (model.task_type == "binary" and len(labels[chosen].unique()) < 2):
+            metrics = build_metrics(model.task_type, model.num_labels)
+            metrics.update(*metric_inputs(model.task_type, outputs[chosen], labels[chosen]))
+            row |= {k: round(float(v), 4) for k, v in metrics.compute().items()}
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tasks.length_breakdown",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="a fine-tuned .ckpt from train.py, or its exported folder")
+    parser.add_argument("file", type=Path, help="labelled split file (FASTA, CSV or TSV, as the MPGB data)")
+    parser.add_argument("--edges", type=int, nargs="+", required=True, help="upper bounds of the length bins")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="central crop the model reads (default: its data.crop; 0: whole sequences)")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file to write")
+    args = parser.parse_args(argv)
+    try:
+        model = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint)
+        crop = model.crop if args.max_length is None else args.max_length
+        with torch.no_grad():
+            rows = breakdown(model, args.file, args.edges, crop, Runtime())
+    except (OSError, ValueError) as e:
+        print(f"length_breakdown: {e}", file=sys.stderr)
+        return 2
+    columns = ["lengths", "n", *sorted({k for r in rows for k in r} - {"lengths", "n"})]
+    print(f"{args.checkpoint} on {args.file} (crop: {crop or 'whole sequences'})")
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(str(row.get(c, "n/a")) for c in columns))
+    if args.output:
+        with atomic_text(args.output) as handle:
+            report = {"checkpoint": str(args.checkpoint), "file": str(args.file), "crop": crop, "rows": rows}
+            json.dump(report, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

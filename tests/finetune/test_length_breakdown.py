@@ -1,0 +1,65 @@
+"""tasks.length_breakdown: a fine-tuned model's metrics by sequence length, as predict reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.classification import binary_auroc
+
+from plantbimoe.inference.runtime import Runtime
+from plantbimoe.sequence_task import PlantBiMoEForSequenceTask
+from plantbimoe.tokenizer import encode
+from tasks.length_breakdown import central, main
+from tests.interop.helpers import save_lightning_checkpoint, sequence_task
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> tuple[Path, list[str], np.ndarray]:
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(20, 200, size=40)
+    sequences = ["".join(rng.choice(list("ACGT"), size=n)) for n in lengths]
+    labels = np.arange(40) % 2
+    path = tmp_path_factory.mktemp("data") / "test.tsv"
+    rows = "".join(f"{s}\t{y}\n" for s, y in zip(sequences, labels, strict=True))
+    path.write_text("sequence\tlabel\n" + rows)
+    return path, sequences, labels
+
+
+def test_bins_hold_every_sequence_once_and_the_crop_is_the_models(labelled, tmp_path: Path) -> None:
+    path, sequences, labels = labelled
+    task = sequence_task("binary", 2, crop=60, seed=2)
+    ckpt = save_lightning_checkpoint(task, tmp_path / "m.ckpt")
+    out = tmp_path / "bins.json"
+    assert main([str(ckpt), str(path), "--edges", "60", "120", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["crop"] == 60
+    rows = {row["lengths"]: row for row in report["rows"]}
+    lengths = np.array([len(s) for s in sequences])
+    assert [rows[k]["n"] for k in ("1-60", "61-120")] == [int((lengths <= 60).sum()),
+                                                         int(((lengths > 60) & (lengths <= 120)).sum())]
+    assert rows["all"]["n"] == 40 == sum(row["n"] for key, row in rows.items() if key != "all")
+    model = PlantBiMoEForSequenceTask.from_pretrained(ckpt)
+    with torch.no_grad():
+        outputs = model.predict([central(encode(s), 60) for s in sequences], Runtime())
+    expected = binary_auroc(torch.sigmoid(torch.from_numpy(outputs[:, 0])), torch.from_numpy(labels))
+    assert rows["all"]["auroc"] == pytest.approx(float(expected), abs=1e-4)
+    assert main([str(ckpt), str(path), "--edges", "60", "--max-length", "0", "-o", str(out)]) == 0
+    whole = json.loads(out.read_text())
+    assert whole["crop"] == 0 and whole["rows"][1]["auroc"] == rows["1-60"]["auroc"]  # short ones: uncut
+
+
+def test_bad_arguments_name_the_problem(labelled, tmp_path: Path, capsys) -> None:
+    path, _, _ = labelled
+    ckpt = save_lightning_checkpoint(sequence_task("binary", 2), tmp_path / "m.ckpt")
+    assert main([str(ckpt), str(path), "--edges", "120", "60"]) == 2
+    assert "--edges must be increasing positive lengths" in capsys.readouterr().err
+    other = tmp_path / "test.xlsx"
+    other.write_text("x")
+    assert main([str(ckpt), str(other), "--edges", "60"]) == 2
+    assert "cannot tell the format from '.xlsx'" in capsys.readouterr().err
+    assert main([str(ckpt), str(tmp_path / "missing.tsv"), "--edges", "60"]) == 2
+    assert "missing.tsv" in capsys.readouterr().err
