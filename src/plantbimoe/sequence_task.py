@@ -34,6 +34,15 @@ def rc_averaged(
     return 0.5 * (forward(input_ids, attention_mask) + forward(rc_ids, attention_mask))
 
 
+def central_crop(ids: np.ndarray, length: int | None) -> np.ndarray:
+    """The central `length` bases of `ids` (all of them when shorter, or `length` is None or 0):
+    what a model fine-tuned with ``data.crop`` read in validation and test."""
+    if not length or len(ids) <= length:
+        return ids
+    start = (len(ids) - length) // 2
+    return ids[start : start + length]
+
+
 class PlantBiMoEForSequenceTask(nn.Module):
     """Backbone + head of a sequence task (`plantbimoe.task_types`). ``forward`` returns the head's
     raw outputs (B, 1) or (B, K); with `rc_average` the mean over the batch and its reverse

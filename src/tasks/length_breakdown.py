@@ -22,7 +22,7 @@ import torch
 from datamodules.mpgb.readers import read_dataset
 from plantbimoe.atomic import atomic_text
 from plantbimoe.inference.runtime import Runtime
-from plantbimoe.sequence_task import PlantBiMoEForSequenceTask
+from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from tasks.metrics import build_metrics, metric_inputs
 
 FORMATS = {".fa": "fasta", ".fasta": "fasta", ".fna": "fasta", ".csv": "csv", ".tsv": "tsv"}
@@ -37,14 +37,6 @@ def file_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
-def central(ids: np.ndarray, crop: int | None) -> np.ndarray:
-    """The central `crop` bases of `ids` (all of them when shorter, or `crop` is None or 0)."""
-    if not crop or len(ids) <= crop:
-        return ids
-    start = (len(ids) - crop) // 2
-    return ids[start : start + crop]
-
-
 def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], crop: int | None,
               runtime: Runtime) -> list[dict[str, Any]]:
     """One row per length bin (and one for all sequences): its bounds, size and every metric."""
@@ -52,7 +44,7 @@ def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], cr
         raise ValueError(f"--edges must be increasing positive lengths, got {edges}")
     data = read_dataset(path, file_format(path), model.task_type, model.num_labels, max_length=None)
     lengths = data.lengths()
-    outputs = torch.from_numpy(model.predict([central(data.sequence(i), crop) for i in range(len(data))],
+    outputs = torch.from_numpy(model.predict([central_crop(data.sequence(i), crop) for i in range(len(data))],
                                              runtime))
     labels = torch.from_numpy(np.asarray(data.labels))
     bounds = [0, *edges, int(lengths.max()) + 1]

@@ -11,9 +11,9 @@ import torch
 from torchmetrics.functional.classification import binary_auroc
 
 from plantbimoe.inference.runtime import Runtime
-from plantbimoe.sequence_task import PlantBiMoEForSequenceTask
+from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from plantbimoe.tokenizer import encode
-from tasks.length_breakdown import central, main
+from tasks.length_breakdown import main
 from tests.interop.helpers import save_lightning_checkpoint, sequence_task
 
 
@@ -44,7 +44,7 @@ def test_bins_hold_every_sequence_once_and_the_crop_is_the_models(labelled, tmp_
     assert rows["all"]["n"] == 40 == sum(row["n"] for key, row in rows.items() if key != "all")
     model = PlantBiMoEForSequenceTask.from_pretrained(ckpt)
     with torch.no_grad():
-        outputs = model.predict([central(encode(s), 60) for s in sequences], Runtime())
+        outputs = model.predict([central_crop(encode(s), 60) for s in sequences], Runtime())
     expected = binary_auroc(torch.sigmoid(torch.from_numpy(outputs[:, 0])), torch.from_numpy(labels))
     assert rows["all"]["auroc"] == pytest.approx(float(expected), abs=1e-4)
     assert main([str(ckpt), str(path), "--edges", "60", "--max-length", "0", "-o", str(out)]) == 0

@@ -31,18 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_text
     from ..inference.runtime import runtime_from_args
-    from ..sequence_task import PlantBiMoEForSequenceTask
+    from ..sequence_task import PlantBiMoEForSequenceTask, central_crop
 
     runtime = runtime_from_args(args)
     predictor = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint, args.rc_average).to(runtime.device)
     ids, sequences = read_id_sequences(args.input, args.input_format)
     max_length = args.max_length or predictor.crop
-    cropped = 0
-    if max_length:
-        for i, s in enumerate(sequences):
-            if len(s) > max_length:
-                start = (len(s) - max_length) // 2
-                sequences[i], cropped = s[start : start + max_length], cropped + 1
+    cropped = sum(len(s) > max_length for s in sequences) if max_length else 0
+    sequences = [central_crop(s, max_length) for s in sequences]
     outputs = predictor.predict(sequences, runtime, desc="predict")
     probs = predictor.spec.probabilities(outputs)
     labels = predictor.spec.predictions(probs, args.threshold)
