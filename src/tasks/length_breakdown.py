@@ -1,11 +1,13 @@
 """A fine-tuned model's headline metric by sequence length, on a labelled split file: where a
 score on a variable-length task (lncRNA: 101-6,000 bp) comes from and where it is lost.
 
-    python -m tasks.length_breakdown CHECKPOINT FILE --edges 512 1500 [--max-length N] [-o OUT.json]
+    python -m tasks.length_breakdown CHECKPOINT FILE --edges 512 1500 [--max-length N] [--tiles] [-o OUT.json]
 
 The model reads each sequence as ``plantbimoe predict`` does: the central ``crop`` bases the
 model was fine-tuned with (data.crop), unless ``--max-length`` names another crop (0: whole
-sequences). Bins are by the whole sequence's length. Prints a table; ``-o`` writes it as JSON.
+sequences). With ``--tiles`` a longer sequence is read instead as windows of that length
+overlapping by half, and their raw outputs are averaged. Bins are by the whole sequence's
+length. Prints a table; ``-o`` writes it as JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from datamodules.mpgb.readers import read_dataset
 from plantbimoe.atomic import atomic_text
 from plantbimoe.inference.runtime import Runtime
+from plantbimoe.inference.tiling import tile_spans
 from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from tasks.metrics import build_metrics, metric_inputs
 
@@ -37,19 +40,36 @@ def file_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
+def tiled_outputs(model: PlantBiMoEForSequenceTask, sequences: list[np.ndarray], window: int,
+                  runtime: Runtime) -> np.ndarray:
+    """Raw outputs per sequence, averaged over its windows of `window` bases (overlapping by half)."""
+    owners, pieces = [], []
+    for i, ids in enumerate(sequences):
+        for tile in tile_spans(len(ids), window, window // 2):
+            owners.append(i)
+            pieces.append(ids[tile.start : tile.end])
+    outputs = model.predict(pieces, runtime)
+    sums = np.zeros((len(sequences), outputs.shape[1]))
+    np.add.at(sums, np.array(owners), outputs)
+    return (sums / np.bincount(owners, minlength=len(sequences))[:, None]).astype(np.float32)
+
+
 def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], crop: int | None,
-              runtime: Runtime) -> list[dict[str, Any]]:
+              runtime: Runtime, tiles: bool = False) -> list[dict[str, Any]]:
     """One row per length bin (and one for all sequences): its bounds, size and every metric."""
     if sorted(set(edges)) != edges or (edges and edges[0] < 1):
         raise ValueError(f"--edges must be increasing positive lengths, got {edges}")
     data = read_dataset(path, file_format(path), model.task_type, model.num_labels, max_length=None)
     lengths = data.lengths()
-    outputs = torch.from_numpy(model.predict([central_crop(data.sequence(i), crop) for i in range(len(data))],
-                                             runtime))
+    sequences = [data.sequence(i) for i in range(len(data))]
+    if tiles and crop:
+        outputs = torch.from_numpy(tiled_outputs(model, sequences, crop, runtime))
+    else:
+        outputs = torch.from_numpy(model.predict([central_crop(s, crop) for s in sequences], runtime))
     labels = torch.from_numpy(np.asarray(data.labels))
-    bounds = [0, *edges, int(lengths.max()) + 1]
-    bins = [(f"{lo + 1}-{hi}" if hi <= lengths.max() else f">{lo}", (lengths > lo) & (lengths <= hi))
-            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    lows = [0, *edges[:-1]]
+    bins = [(f"{lo + 1}-{hi}", (lengths > lo) & (lengths <= hi)) for lo, hi in zip(lows, edges, strict=True)]
+    bins.append((f">{edges[-1]}", lengths > edges[-1]))
     rows = []
     for name, keep in [("all", np.ones(len(lengths), dtype=bool)), *bins]:
         row: dict[str, Any] = {"lengths": name, "n": int(keep.sum())}
@@ -70,24 +90,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edges", type=int, nargs="+", required=True, help="upper bounds of the length bins")
     parser.add_argument("--max-length", type=int, default=None,
                         help="central crop the model reads (default: its data.crop; 0: whole sequences)")
+    parser.add_argument("--tiles", action="store_true",
+                        help="read longer sequences as half-overlapping crop-long windows, outputs averaged")
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file to write")
     args = parser.parse_args(argv)
     try:
         model = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint)
         crop = model.crop if args.max_length is None else args.max_length
         with torch.no_grad():
-            rows = breakdown(model, args.file, args.edges, crop, Runtime())
+            rows = breakdown(model, args.file, args.edges, crop, Runtime(), args.tiles)
     except (OSError, ValueError) as e:
         print(f"length_breakdown: {e}", file=sys.stderr)
         return 2
     columns = ["lengths", "n", *sorted({k for r in rows for k in r} - {"lengths", "n"})]
-    print(f"{args.checkpoint} on {args.file} (crop: {crop or 'whole sequences'})")
+    reading = f"{crop}-base tiles" if args.tiles and crop else f"crop: {crop or 'whole sequences'}"
+    print(f"{args.checkpoint} on {args.file} ({reading})")
     print(" | ".join(columns))
     for row in rows:
         print(" | ".join(str(row.get(c, "n/a")) for c in columns))
     if args.output:
         with atomic_text(args.output) as handle:
-            report = {"checkpoint": str(args.checkpoint), "file": str(args.file), "crop": crop, "rows": rows}
+            report = {"checkpoint": str(args.checkpoint), "file": str(args.file), "crop": crop,
+                      "tiles": bool(args.tiles and crop), "rows": rows}
             json.dump(report, handle, indent=2)
     return 0
 

@@ -13,7 +13,7 @@ from torchmetrics.functional.classification import binary_auroc
 from plantbimoe.inference.runtime import Runtime
 from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from plantbimoe.tokenizer import encode
-from tasks.length_breakdown import main
+from tasks.length_breakdown import main, tiled_outputs
 from tests.interop.helpers import save_lightning_checkpoint, sequence_task
 
 
@@ -42,6 +42,7 @@ def test_bins_hold_every_sequence_once_and_the_crop_is_the_models(labelled, tmp_
     assert [rows[k]["n"] for k in ("1-60", "61-120")] == [int((lengths <= 60).sum()),
                                                          int(((lengths > 60) & (lengths <= 120)).sum())]
     assert rows["all"]["n"] == 40 == sum(row["n"] for key, row in rows.items() if key != "all")
+    assert list(rows) == ["all", "1-60", "61-120", ">120"]
     model = PlantBiMoEForSequenceTask.from_pretrained(ckpt)
     with torch.no_grad():
         outputs = model.predict([central_crop(encode(s), 60) for s in sequences], Runtime())
@@ -50,6 +51,21 @@ def test_bins_hold_every_sequence_once_and_the_crop_is_the_models(labelled, tmp_
     assert main([str(ckpt), str(path), "--edges", "60", "--max-length", "0", "-o", str(out)]) == 0
     whole = json.loads(out.read_text())
     assert whole["crop"] == 0 and whole["rows"][1]["auroc"] == rows["1-60"]["auroc"]  # short ones: uncut
+    assert [row["lengths"] for row in whole["rows"]] == ["all", "1-60", ">60"]
+
+
+def test_tiles_average_the_outputs_of_half_overlapping_windows(labelled, tmp_path: Path) -> None:
+    path, sequences, labels = labelled
+    model = PlantBiMoEForSequenceTask.from_pretrained(
+        save_lightning_checkpoint(sequence_task("binary", 2, crop=60, seed=2), tmp_path / "m.ckpt"))
+    ids = [encode(s) for s in sequences]
+    with torch.no_grad():
+        tiled = tiled_outputs(model, ids, 60, Runtime())
+        for i in (int(np.argmax([len(s) for s in ids])), int(np.argmin([len(s) for s in ids]))):
+            n = len(ids[i])
+            windows = [ids[i]] if n <= 60 else [ids[i][a : a + 60] for a in [*range(0, n - 60, 30), n - 60]]
+            expected = model.predict(windows, Runtime()).mean(axis=0)
+            np.testing.assert_allclose(tiled[i], expected, atol=1e-5)
 
 
 def test_bad_arguments_name_the_problem(labelled, tmp_path: Path, capsys) -> None:
