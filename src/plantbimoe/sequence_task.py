@@ -18,6 +18,7 @@ from .config import PlantBiMoEConfig
 from .heads import SequenceHead
 from .inference.forward import forward_batches
 from .inference.runtime import Runtime
+from .inference.tiling import tile_spans
 from .pretrained import read_checkpoint
 from .task_types import task_type as spec_of
 from .tokenizer import add_special_tokens, reverse_complement_padded
@@ -111,3 +112,18 @@ class PlantBiMoEForSequenceTask(nn.Module):
         for index, out, _ in forward_batches(self, rows, runtime, desc=desc):
             results[index] = out.float().cpu().numpy()
         return results
+
+    def predict_tiled(
+        self, sequences: Sequence[np.ndarray], window: int, runtime: Runtime, desc: str | None = None
+    ) -> np.ndarray:
+        """Like `predict`, but a sequence longer than `window` is read as windows of `window` bases
+        overlapping by half, and its raw outputs are the mean of theirs."""
+        owners, pieces = [], []
+        for i, ids in enumerate(sequences):
+            for tile in tile_spans(len(ids), window, window // 2):
+                owners.append(i)
+                pieces.append(ids[tile.start : tile.end])
+        outputs = self.predict(pieces, runtime, desc)
+        sums = np.zeros((len(sequences), outputs.shape[1]), dtype=np.float64)
+        np.add.at(sums, np.asarray(owners), outputs)
+        return (sums / np.bincount(owners, minlength=len(sequences))[:, None]).astype(np.float32)

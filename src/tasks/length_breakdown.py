@@ -24,7 +24,6 @@ import torch
 from datamodules.mpgb.readers import read_dataset
 from plantbimoe.atomic import atomic_text
 from plantbimoe.inference.runtime import Runtime
-from plantbimoe.inference.tiling import tile_spans
 from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from tasks.metrics import build_metrics, metric_inputs
 
@@ -40,20 +39,6 @@ def file_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
-def tiled_outputs(model: PlantBiMoEForSequenceTask, sequences: list[np.ndarray], window: int,
-                  runtime: Runtime) -> np.ndarray:
-    """Raw outputs per sequence, averaged over its windows of `window` bases (overlapping by half)."""
-    owners, pieces = [], []
-    for i, ids in enumerate(sequences):
-        for tile in tile_spans(len(ids), window, window // 2):
-            owners.append(i)
-            pieces.append(ids[tile.start : tile.end])
-    outputs = model.predict(pieces, runtime)
-    sums = np.zeros((len(sequences), outputs.shape[1]))
-    np.add.at(sums, np.array(owners), outputs)
-    return (sums / np.bincount(owners, minlength=len(sequences))[:, None]).astype(np.float32)
-
-
 def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], crop: int | None,
               runtime: Runtime, tiles: bool = False) -> list[dict[str, Any]]:
     """One row per length bin (and one for all sequences): its bounds, size and every metric."""
@@ -63,7 +48,7 @@ def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], cr
     lengths = data.lengths()
     sequences = [data.sequence(i) for i in range(len(data))]
     if tiles and crop:
-        outputs = torch.from_numpy(tiled_outputs(model, sequences, crop, runtime))
+        outputs = torch.from_numpy(model.predict_tiled(sequences, crop, runtime))
     else:
         outputs = torch.from_numpy(model.predict([central_crop(s, crop) for s in sequences], runtime))
     labels = torch.from_numpy(np.asarray(data.labels))

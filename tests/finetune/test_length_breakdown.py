@@ -13,7 +13,7 @@ from torchmetrics.functional.classification import binary_auroc
 from plantbimoe.inference.runtime import Runtime
 from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from plantbimoe.tokenizer import encode
-from tasks.length_breakdown import main, tiled_outputs
+from tasks.length_breakdown import main
 from tests.interop.helpers import save_lightning_checkpoint, sequence_task
 
 
@@ -60,7 +60,7 @@ def test_tiles_average_the_outputs_of_half_overlapping_windows(labelled, tmp_pat
         save_lightning_checkpoint(sequence_task("binary", 2, crop=60, seed=2), tmp_path / "m.ckpt"))
     ids = [encode(s) for s in sequences]
     with torch.no_grad():
-        tiled = tiled_outputs(model, ids, 60, Runtime())
+        tiled = model.predict_tiled(ids, 60, Runtime())
         for i in (int(np.argmax([len(s) for s in ids])), int(np.argmin([len(s) for s in ids]))):
             n = len(ids[i])
             windows = [ids[i]] if n <= 60 else [ids[i][a : a + 60] for a in [*range(0, n - 60, 30), n - 60]]

@@ -13,6 +13,7 @@ import torch
 from plantbimoe.cli import main
 from plantbimoe.inference.embedding import embed_sequences
 from plantbimoe.inference.runtime import Runtime
+from plantbimoe.sequence_task import PlantBiMoEForSequenceTask
 from plantbimoe.tokenizer import add_special_tokens, encode, pad_batch
 from tests.interop.helpers import save_lightning_checkpoint, sequence_task
 
@@ -123,6 +124,14 @@ def test_predict_crops_as_the_model_was_evaluated(inputs, tmp_path: Path) -> Non
     whole_args = ["predict", str(ckpt), str(inputs["fasta"]), "-o", str(whole), *fp32, "--max-length", "1000"]
     assert main(whole_args) == 0
     assert whole.read_text() != out.read_text()
+    tiled = tmp_path / "tiled.tsv"
+    assert main(["predict", str(ckpt), str(inputs["fasta"]), "-o", str(tiled), *fp32, "--tiles"]) == 0
+    model = PlantBiMoEForSequenceTask.from_pretrained(ckpt)
+    expected_tiled = torch.sigmoid(torch.from_numpy(
+        model.predict_tiled([encode(p) for p in inputs["pieces"]], 50, Runtime())[:, 0]))
+    with open(tiled) as handle:
+        tiled_probs = [float(r["prob_1"]) for r in csv.DictReader(handle, delimiter="\t")]
+    np.testing.assert_allclose(tiled_probs, expected_tiled.numpy(), atol=1e-5)
 
 
 def test_predict_needs_a_fine_tuned_model(inputs, model_dir, tmp_path: Path, capsys) -> None:
@@ -152,3 +161,10 @@ def test_export_refuses_an_occupied_folder(model_dir, tmp_path: Path, capsys) ->
     assert main(["export", str(model_dir), str(tmp_path / "out")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert main(["export", str(model_dir), str(tmp_path / "out"), "--overwrite"]) == 0
+
+
+def test_predict_tiles_need_a_crop(inputs, fine_tuned, tmp_path: Path, capsys) -> None:
+    _, ckpt = fine_tuned  # fine-tuned on whole sequences: no crop to tile with
+    assert main(["predict", str(ckpt), str(inputs["fasta"]), "-o", str(tmp_path / "p.tsv"), "--tiles"]) == 2
+    assert "--tiles needs a crop" in capsys.readouterr().err
+    assert not (tmp_path / "p.tsv").exists()
