@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from datamodules.mpgb.sequences import LabeledSequences
+from plantbimoe.sequence_task import central_crop
 from plantbimoe.tokenizer import add_special_tokens, pad_batch, reverse_complement
 
 Item = tuple[np.ndarray, np.ndarray]
@@ -44,9 +45,11 @@ class SequenceDataset(Dataset[Item]):
     def __getitem__(self, key: int | tuple[int, bool] | tuple[int, bool, float]) -> Item:
         index, flip, where = (key + (None,))[:3] if isinstance(key, tuple) else (key, False, None)
         ids = self.data.sequence(index)
-        if self.crop is not None and len(ids) > self.crop:
+        if where is None:
+            ids = central_crop(ids, self.crop)
+        elif self.crop is not None and len(ids) > self.crop:
             spare = len(ids) - self.crop
-            start = spare // 2 if where is None else min(int(where * (spare + 1)), spare)
+            start = min(int(where * (spare + 1)), spare)
             ids = ids[start : start + self.crop]
         if flip:
             ids = reverse_complement(ids)
