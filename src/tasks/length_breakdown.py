@@ -24,19 +24,9 @@ import torch
 from datamodules.mpgb.readers import read_dataset
 from plantbimoe.atomic import atomic_text
 from plantbimoe.inference.runtime import Runtime
+from plantbimoe.inference.sequences import detect_format
 from plantbimoe.sequence_task import PlantBiMoEForSequenceTask, central_crop
 from tasks.metrics import build_metrics, metric_inputs
-
-FORMATS = {".fa": "fasta", ".fasta": "fasta", ".fna": "fasta", ".csv": "csv", ".tsv": "tsv"}
-
-
-def file_format(path: Path) -> str:
-    """fasta, csv or tsv from the name (a .gz suffix is skipped)."""
-    suffix = Path(path.name.removesuffix(".gz")).suffix.lower()
-    if suffix not in FORMATS:
-        raise ValueError(f"{path}: cannot tell the format from {suffix or 'no suffix'!r}; "
-                         f"expected one of {', '.join(FORMATS)} (optionally .gz)")
-    return FORMATS[suffix]
 
 
 def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], crop: int | None,
@@ -44,7 +34,7 @@ def breakdown(model: PlantBiMoEForSequenceTask, path: Path, edges: list[int], cr
     """One row per length bin (and one for all sequences): its bounds, size and every metric."""
     if sorted(set(edges)) != edges or (edges and edges[0] < 1):
         raise ValueError(f"--edges must be increasing positive lengths, got {edges}")
-    data = read_dataset(path, file_format(path), model.task_type, model.num_labels, max_length=None)
+    data = read_dataset(path, detect_format(path), model.task_type, model.num_labels, max_length=None)
     lengths = data.lengths()
     sequences = [data.sequence(i) for i in range(len(data))]
     if tiles and crop:

@@ -76,6 +76,6 @@ def test_bad_arguments_name_the_problem(labelled, tmp_path: Path, capsys) -> Non
     other = tmp_path / "test.xlsx"
     other.write_text("x")
     assert main([str(ckpt), str(other), "--edges", "60"]) == 2
-    assert "cannot tell the format from '.xlsx'" in capsys.readouterr().err
+    assert "test.xlsx: cannot tell the format from the name" in capsys.readouterr().err
     assert main([str(ckpt), str(tmp_path / "missing.tsv"), "--edges", "60"]) == 2
     assert "missing.tsv" in capsys.readouterr().err
