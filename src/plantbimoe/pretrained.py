@@ -49,7 +49,7 @@ from .shipped import resolve_model
 CONFIG_FILE, WEIGHTS_FILE, TASK_FILE = "config.json", "model.safetensors", "task.json"
 # hyper-parameters of a fine-tuned sequence task that define its head and inference behaviour
 TASK_KEYS = ("task_type", "num_labels", "pooling", "pooling_window", "head_hidden_size", "rc_eval",
-             "crop")
+             "crop", "eval_tiles")
 _RELEASED_METADATA = {"architectures": ["PlantbimoeForMaskedLM"], "model_type": "plantbimoe"}
 
 

@@ -48,7 +48,8 @@ class PlantBiMoEForSequenceTask(nn.Module):
     """Backbone + head of a sequence task (`plantbimoe.task_types`). ``forward`` returns the head's
     raw outputs (B, 1) or (B, K); with `rc_average` the mean over the batch and its reverse
     complement. `crop` is the data's crop the model was fine-tuned with (None: whole sequences):
-    ``plantbimoe predict`` reads the central `crop` bases of longer sequences, as evaluation did."""
+    ``plantbimoe predict`` reads the central `crop` bases of longer sequences, as evaluation did,
+    or, with `eval_tiles` (evaluation read tiles), all of them as tiles (`predict_tiled`)."""
 
     def __init__(
         self,
@@ -62,11 +63,12 @@ class PlantBiMoEForSequenceTask(nn.Module):
         rc_average: bool = False,
         initialize: bool = True,
         crop: int | None = None,
+        eval_tiles: bool = False,
     ) -> None:
         super().__init__()
         self.config, self.task_type, self.num_labels = config, task_type, int(num_labels)
         self.spec = spec_of(task_type)
-        self.rc_average, self.crop = rc_average, crop
+        self.rc_average, self.crop, self.eval_tiles = rc_average, crop, bool(eval_tiles and crop)
         self.backbone = PlantBiMoEModel(config, initialize=initialize)
         width = self.spec.width(self.num_labels)
         self.head = SequenceHead(config.d_model, width, pooling, head_hidden_size, dropout, pooling_window)
@@ -84,7 +86,7 @@ class PlantBiMoEForSequenceTask(nn.Module):
             checkpoint.config, task["task_type"], task["num_labels"], task.get("pooling") or "mean",
             task.get("head_hidden_size"), pooling_window=task.get("pooling_window"),
             rc_average=bool(task.get("rc_eval")) if rc_average is None else rc_average, initialize=False,
-            crop=task.get("crop"),
+            crop=task.get("crop"), eval_tiles=bool(task.get("eval_tiles")),
         )
         model.backbone.load_state_dict(checkpoint.backbone, strict=True)
         try:

@@ -27,6 +27,7 @@ from baselines.linear import DEFAULT_ALPHAS, evaluate, fit_linear, standardise, 
 from plantbimoe.sequence_task import rc_averaged
 from plantbimoe.task_types import metric_mode
 from tasks.sequence import SequenceTask
+from tasks.tiles import mean_by_sequence
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +46,26 @@ class RefitReport:
 
 def head_features(task: SequenceTask, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     """(features the output layer reads, labels) of every batch, in eval mode, on CPU; averaged
-    over each sequence and its reverse complement when the task evaluates that way (the output
-    layer is linear, so this equals averaging its outputs)."""
+    over each sequence and its reverse complement when the task evaluates that way, and over a
+    sequence's tiles when the loader reads tiles (the output layer is linear, so this equals
+    averaging its outputs)."""
 
     def features(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = task.backbone(input_ids, attention_mask=attention_mask).last_hidden_state
         return task.head.features(hidden, attention_mask)
 
     task.eval()
-    rows, labels = [], []
+    rows, labels, owners = [], [], []
     with torch.no_grad():
         for batch in loader:
             ids, mask = batch["input_ids"].to(task.device), batch["attention_mask"].to(task.device)
             out = rc_averaged(features, ids, mask) if task.rc_eval else features(ids, mask)
             rows.append(out.float().cpu())
             labels.append(batch["labels"].cpu())
+            if "sequence_index" in batch:
+                owners.append(batch["sequence_index"].cpu())
+    if owners:  # tiles: a sequence's features are the mean of its tiles'
+        return mean_by_sequence(torch.cat(rows), torch.cat(owners), torch.cat(labels))
     return torch.cat(rows), torch.cat(labels)
 
 

@@ -1,11 +1,12 @@
 """A fine-tuned model's headline metric by sequence length, on a labelled split file: where a
 score on a variable-length task (lncRNA: 101-6,000 bp) comes from and where it is lost.
 
-    python -m tasks.length_breakdown CHECKPOINT FILE --edges 512 1500 [--max-length N] [--tiles] [-o OUT.json]
+    python -m tasks.length_breakdown CHECKPOINT FILE --edges 512 1500 [--max-length N] [--[no-]tiles] [-o F]
 
 The model reads each sequence as ``plantbimoe predict`` does: the central ``crop`` bases the
 model was fine-tuned with (data.crop), unless ``--max-length`` names another crop (0: whole
-sequences). With ``--tiles`` a longer sequence is read instead as windows of that length
+sequences). With ``--tiles`` (the default for a model evaluated on tiles, data.eval_tiles;
+``--no-tiles`` turns it off) a longer sequence is read instead as windows of that length
 overlapping by half, and their raw outputs are averaged. Bins are by the whole sequence's
 length. Prints a table; ``-o`` writes it as JSON.
 """
@@ -65,20 +66,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edges", type=int, nargs="+", required=True, help="upper bounds of the length bins")
     parser.add_argument("--max-length", type=int, default=None,
                         help="central crop the model reads (default: its data.crop; 0: whole sequences)")
-    parser.add_argument("--tiles", action="store_true",
-                        help="read longer sequences as half-overlapping crop-long windows, outputs averaged")
+    parser.add_argument("--tiles", action=argparse.BooleanOptionalAction, default=None,
+                        help="read longer sequences as half-overlapping crop-long windows, outputs averaged "
+                             "(default: as the model was evaluated, data.eval_tiles)")
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON file to write")
     args = parser.parse_args(argv)
     try:
         model = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint)
         crop = model.crop if args.max_length is None else args.max_length
+        tiles = model.eval_tiles if args.tiles is None else args.tiles
         with torch.no_grad():
-            rows = breakdown(model, args.file, args.edges, crop, Runtime(), args.tiles)
+            rows = breakdown(model, args.file, args.edges, crop, Runtime(), tiles)
     except (OSError, ValueError) as e:
         print(f"length_breakdown: {e}", file=sys.stderr)
         return 2
     columns = ["lengths", "n", *sorted({k for r in rows for k in r} - {"lengths", "n"})]
-    reading = f"{crop}-base tiles" if args.tiles and crop else f"crop: {crop or 'whole sequences'}"
+    reading = f"{crop}-base tiles" if tiles and crop else f"crop: {crop or 'whole sequences'}"
     print(f"{args.checkpoint} on {args.file} ({reading})")
     print(" | ".join(columns))
     for row in rows:
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         with atomic_text(args.output) as handle:
             report = {"checkpoint": str(args.checkpoint), "file": str(args.file), "crop": crop,
-                      "tiles": bool(args.tiles and crop), "rows": rows}
+                      "tiles": bool(tiles and crop), "rows": rows}
             json.dump(report, handle, indent=2)
     return 0
 

@@ -33,7 +33,7 @@ as a speed switch (``compile``). Every other entry counts, so a new config key c
 digest of every run unless it is listed here or, when only its default keeps the old behaviour,
 in NEUTRAL; otherwise expect the benchmark to rerun what it touches."""
 NEUTRAL = {"task.head_warmup_steps": 0, "task.head_refit": False, "data.crop": None,
-           "task.crop": None}
+           "task.crop": None, "data.eval_tiles": False, "task.eval_tiles": False}
 """Options added after runs were recorded, with the value that reproduces the behaviour from
 before they existed: left out of the digest while they hold it (old runs stay current), counted
 once a run sets another value."""

@@ -23,6 +23,7 @@ from plantbimoe.task_types import metric_mode
 from tasks.base import OptimizedTask, to_plain_dict
 from tasks.init_from import load_backbone
 from tasks.metrics import build_metrics, compute_loss, metric_inputs, metric_names, output_size
+from tasks.tiles import TileAverager
 
 RESULTS_FILE = "results.json"
 
@@ -40,8 +41,9 @@ class SequenceTask(OptimizedTask):
     head only; ``head_warmup_steps`` trains the head only for that many optimizer steps and then
     the whole network (a probe before fine-tuning); ``head_refit`` has train.py refit the output
     layer on the fine-tuned features before testing (tasks.head_refit); ``backbone_lr_factor``
-    scales the backbone's learning rate. ``crop`` (the data's) is only recorded, for
-    ``plantbimoe predict``.
+    scales the backbone's learning rate. ``crop`` and ``eval_tiles`` (the data's) are only
+    recorded, for ``plantbimoe predict``; batches of tiles (with ``sequence_index``) are scored
+    per sequence, on the mean of its tiles' outputs (tasks.tiles).
     After testing, ``results.json`` (test metrics, dataset, seed, label) lands in the run folder.
     """
 
@@ -68,6 +70,7 @@ class SequenceTask(OptimizedTask):
         max_length: int | None = None,
         add_special_tokens: bool = True,
         crop: int | None = None,
+        eval_tiles: bool = False,
     ) -> None:
         hparams = {
             k: v for k, v in locals().items() if k not in ("self", "optimizer", "scheduler", "__class__")
@@ -98,6 +101,7 @@ class SequenceTask(OptimizedTask):
         self.init_strict, self.initialised_from = init_strict, None
         self.run_label = run_label or "random-init"
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_tiles, self.test_tiles = TileAverager(), TileAverager()
         self.val_best = MaxMetric() if metric_mode(metric) == "max" else MinMetric()
         if num_labels is not None:
             self._build_head(num_labels)
@@ -183,19 +187,30 @@ class SequenceTask(OptimizedTask):
             self.log("moe/aux_loss", aux, batch_size=size)
         return loss
 
-    def _evaluate(self, batch: Mapping[str, torch.Tensor], metrics, loss_metric: MeanMetric) -> None:
-        outputs = self.predict_batch(batch, self.rc_eval)
-        labels = batch["labels"]
+    def _score(self, outputs: torch.Tensor, labels: torch.Tensor, metrics, loss_metric: MeanMetric) -> None:
         loss_metric.update(compute_loss(self.task_type, outputs, labels), weight=labels.shape[0])
         metrics.update(*metric_inputs(self.task_type, outputs, labels))
 
+    def _evaluate(self, batch: Mapping[str, torch.Tensor], metrics, loss_metric: MeanMetric,
+                  tiles: TileAverager) -> None:
+        outputs = self.predict_batch(batch, self.rc_eval)
+        if "sequence_index" in batch:  # scored at the epoch's end, once every tile is in
+            tiles.update(batch["sequence_index"], outputs, batch["labels"])
+        else:
+            self._score(outputs, batch["labels"], metrics, loss_metric)
+
     def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, self.val_loss)
+        self._evaluate(batch, self.val_metrics, self.val_loss, self.val_tiles)
 
     def test_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, self.test_loss)
+        self._evaluate(batch, self.test_metrics, self.test_loss, self.test_tiles)
 
-    def _epoch_end(self, stage: str, metrics, loss_metric: MeanMetric) -> dict[str, float]:
+    def _epoch_end(
+        self, stage: str, metrics, loss_metric: MeanMetric, tiles: TileAverager
+    ) -> dict[str, float]:
+        if tiles.update_called:
+            self._score(*tiles.compute(), metrics, loss_metric)
+            tiles.reset()
         values = {name: float(value) for name, value in metrics.compute().items()}
         values[f"{stage}/loss"] = float(loss_metric.compute())
         metrics.reset()
@@ -205,15 +220,15 @@ class SequenceTask(OptimizedTask):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            self.val_metrics.reset()
-            self.val_loss.reset()
+            for metric in (self.val_metrics, self.val_loss, self.val_tiles):
+                metric.reset()
             return
-        values = self._epoch_end("val", self.val_metrics, self.val_loss)
+        values = self._epoch_end("val", self.val_metrics, self.val_loss, self.val_tiles)
         self.val_best.update(torch.tensor(values[f"val/{self.metric}"], device=self.device))
         self.log(f"val/{self.metric}_best", self.val_best.compute(), prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
-        values = self._epoch_end("test", self.test_metrics, self.test_loss)
+        values = self._epoch_end("test", self.test_metrics, self.test_loss, self.test_tiles)
         if self.trainer.is_global_zero:
             self._write_results(values)
 

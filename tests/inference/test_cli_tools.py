@@ -134,6 +134,28 @@ def test_predict_crops_as_the_model_was_evaluated(inputs, tmp_path: Path) -> Non
     np.testing.assert_allclose(tiled_probs, expected_tiled.numpy(), atol=1e-5)
 
 
+def test_predict_tiles_by_default_when_the_model_was_evaluated_on_tiles(inputs, tmp_path: Path) -> None:
+    """data.eval_tiles is kept in the checkpoint (and task.json): predict reads tiles unless --no-tiles."""
+    task = sequence_task("binary", 2, crop=50, eval_tiles=True, seed=6)
+    ckpt = save_lightning_checkpoint(task, tmp_path / "tiled.ckpt")
+    fp32 = ["--quiet", "--precision", "fp32"]
+    runs = {name: tmp_path / f"{name}.tsv" for name in ("default", "tiles", "central")}
+    for name, extra in (("default", []), ("tiles", ["--tiles"]), ("central", ["--no-tiles"])):
+        assert main(["predict", str(ckpt), str(inputs["fasta"]), "-o", str(runs[name]), *fp32, *extra]) == 0
+    assert runs["default"].read_text() == runs["tiles"].read_text() != runs["central"].read_text()
+    model = PlantBiMoEForSequenceTask.from_pretrained(ckpt)
+    assert model.eval_tiles and model.crop == 50
+    expected = torch.sigmoid(torch.from_numpy(
+        model.predict_tiled([encode(p) for p in inputs["pieces"]], 50, Runtime())[:, 0]))
+    with open(runs["default"]) as handle:
+        probs = [float(r["prob_1"]) for r in csv.DictReader(handle, delimiter="\t")]
+    np.testing.assert_allclose(probs, expected.numpy(), atol=1e-5)
+    assert main(["export", str(ckpt), str(tmp_path / "exported")]) == 0
+    exported = tmp_path / "exported.tsv"
+    assert main(["predict", str(tmp_path / "exported"), str(inputs["fasta"]), "-o", str(exported), *fp32]) == 0
+    assert exported.read_text() == runs["default"].read_text()
+
+
 def test_predict_needs_a_fine_tuned_model(inputs, model_dir, tmp_path: Path, capsys) -> None:
     assert main(["predict", str(model_dir), str(inputs["fasta"]), "-o", str(tmp_path / "p.tsv")]) == 2
     assert "predict needs a fine-tuned one" in capsys.readouterr().err

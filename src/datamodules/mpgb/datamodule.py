@@ -30,7 +30,9 @@ class MPGBDataModule(LightningDataModule):
     - no `val_file`: a seeded `val_fraction` of train (seed `split_seed`) becomes validation;
     - `rc_augment`: training sequences are reverse-complemented with probability `rc_prob`;
     - `crop`: sequences longer than it are cut to that many bases: training a random window of
-      them (a new one each epoch), validation, test and `eval_dataloader` the central one;
+      them (a new one each epoch), validation, test and `eval_dataloader` the central one, or,
+      with `eval_tiles`, all of it as `crop`-long tiles overlapping by half, whose outputs the
+      task averages per sequence (batches then carry `sequence_index`);
     - `max_<split>_samples`: a seeded random subset of that split (quick CPU runs);
     - `prepare`: an optional callable run once in `prepare_data` (e.g. building embedded data).
     The training loader resumes mid-epoch from a Lightning checkpoint (datamodules.mpgb.loader).
@@ -64,6 +66,7 @@ class MPGBDataModule(LightningDataModule):
         rc_augment: bool = False,
         rc_prob: float = 0.5,
         crop: int | None = None,
+        eval_tiles: bool = False,
         add_special_tokens: bool = True,
         pad_to_multiple_of: int | None = None,
         max_train_samples: int | None = None,
@@ -92,7 +95,9 @@ class MPGBDataModule(LightningDataModule):
         self.rc_prob = rc_prob if rc_augment else 0.0
         if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
             raise ValueError(f"dataset {name}: crop must be a positive number of bases or null, got {crop!r}")
-        self.crop = crop
+        if eval_tiles and crop is None:
+            raise ValueError(f"dataset {name}: eval_tiles=true needs crop (the tile length in bases)")
+        self.crop, self.eval_tiles = crop, bool(eval_tiles)
         self.add_special = add_special_tokens
         self.collator = SequenceCollator(pad_to_multiple_of)
         self.max_samples = {"train": max_train_samples, "val": max_val_samples, "test": max_test_samples}
@@ -172,7 +177,8 @@ class MPGBDataModule(LightningDataModule):
         if split not in self.splits:
             raise RuntimeError(f"dataset {self.name}: split {split!r} is not set up; call setup() first")
         train = split == "train" if train is None else train
-        dataset = SequenceDataset(self.splits[split], self.add_special, self.crop)
+        tiles = self.eval_tiles and not train
+        dataset = SequenceDataset(self.splits[split], self.add_special, self.crop, tiles)
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         lengths = dataset.lengths() if self.bucket else np.zeros(len(dataset), dtype=np.int64)

@@ -24,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=None,
                         help="crop longer sequences to their central MAX_LENGTH bp (default: the crop the "
                              "model was fine-tuned with, data.crop, if any; else whole sequences)")
-    parser.add_argument("--tiles", action="store_true",
-                        help="read a sequence longer than the crop as crop-long windows overlapping by "
-                             "half and average their outputs, instead of its central crop")
+    tiles = parser.add_mutually_exclusive_group()
+    tiles.add_argument("--tiles", dest="tiles", action="store_true", default=None,
+                       help="read a sequence longer than the crop as crop-long windows overlapping by "
+                            "half and average their outputs, instead of its central crop")
+    tiles.add_argument("--no-tiles", dest="tiles", action="store_false",
+                       help="the central crop only (default: tiles if the model was evaluated on tiles, "
+                            "data.eval_tiles)")
     add_input_format(parser)
     add_runtime_arguments(parser)
 
@@ -40,10 +44,11 @@ def _run(args: argparse.Namespace) -> int:
     predictor = PlantBiMoEForSequenceTask.from_pretrained(args.checkpoint, args.rc_average).to(runtime.device)
     ids, sequences = read_id_sequences(args.input, args.input_format)
     max_length = args.max_length or predictor.crop
-    if args.tiles and not max_length:
+    tiles = predictor.eval_tiles if args.tiles is None else args.tiles
+    if tiles and not max_length:
         raise ValueError("--tiles needs a crop: the model's data.crop or --max-length")
     cropped = sum(len(s) > max_length for s in sequences) if max_length else 0
-    if args.tiles:
+    if tiles:
         outputs = predictor.predict_tiled(sequences, max_length, runtime, desc="predict")
     else:
         outputs = predictor.predict([central_crop(s, max_length) for s in sequences], runtime, desc="predict")
@@ -58,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
             writer.writerow([name, labels[i]] + ([] if regression else [f"{p:.6f}" for p in probs[i]]))
     strands = "both strands" if predictor.rc_average else "forward strand"
     crop = f"; {cropped} cropped to their central {max_length} bp" if cropped else ""
-    if cropped and args.tiles:
+    if cropped and tiles:
         crop = f"; {cropped} read as {max_length}-bp tiles"
     note(f"predicted {len(ids)} sequences ({predictor.task_type}, {strands}{crop}) -> {args.output}")
     return 0
