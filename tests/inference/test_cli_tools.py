@@ -152,7 +152,8 @@ def test_predict_tiles_by_default_when_the_model_was_evaluated_on_tiles(inputs, 
     np.testing.assert_allclose(probs, expected.numpy(), atol=1e-5)
     assert main(["export", str(ckpt), str(tmp_path / "exported")]) == 0
     exported = tmp_path / "exported.tsv"
-    assert main(["predict", str(tmp_path / "exported"), str(inputs["fasta"]), "-o", str(exported), *fp32]) == 0
+    folder = str(tmp_path / "exported")
+    assert main(["predict", folder, str(inputs["fasta"]), "-o", str(exported), *fp32]) == 0
     assert exported.read_text() == runs["default"].read_text()
 
 
