@@ -18,7 +18,7 @@ from .config import PlantBiMoEConfig
 from .heads import SequenceHead
 from .inference.forward import forward_batches
 from .inference.runtime import Runtime
-from .inference.tiling import tile_spans
+from .inference.tiling import half_overlap_tiles
 from .pretrained import read_checkpoint
 from .task_types import task_type as spec_of
 from .tokenizer import add_special_tokens, reverse_complement_padded
@@ -120,11 +120,9 @@ class PlantBiMoEForSequenceTask(nn.Module):
     ) -> np.ndarray:
         """Like `predict`, but a sequence longer than `window` is read as windows of `window` bases
         overlapping by half, and its raw outputs are the mean of theirs."""
-        owners, pieces = [], []
-        for i, ids in enumerate(sequences):
-            for tile in tile_spans(len(ids), window, window // 2):
-                owners.append(i)
-                pieces.append(ids[tile.start : tile.end])
+        tiles = half_overlap_tiles([len(ids) for ids in sequences], window)
+        owners = [i for i, _, _ in tiles]
+        pieces = [sequences[i][start:end] for i, start, end in tiles]
         outputs = self.predict(pieces, runtime, desc)
         sums = np.zeros((len(sequences), outputs.shape[1]), dtype=np.float64)
         np.add.at(sums, np.asarray(owners), outputs)

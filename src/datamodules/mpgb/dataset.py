@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from datamodules.mpgb.sequences import LabeledSequences
-from plantbimoe.inference.tiling import tile_spans
+from plantbimoe.inference.tiling import half_overlap_tiles
 from plantbimoe.sequence_task import central_crop
 from plantbimoe.tokenizer import add_special_tokens, pad_batch, reverse_complement
 
@@ -78,9 +78,7 @@ class SequenceDataset(Dataset[Item]):
 def tile_table(lengths: np.ndarray, crop: int) -> np.ndarray:
     """(tiles, 3) int64 rows [sequence index, start, end]: every sequence in `crop`-long windows
     overlapping by half (one window, the whole sequence, when it fits)."""
-    rows = [(i, tile.start, tile.end) for i, n in enumerate(lengths.tolist())
-            for tile in tile_spans(n, crop, crop // 2)]
-    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    return np.asarray(half_overlap_tiles(lengths.tolist(), crop), dtype=np.int64).reshape(-1, 3)
 
 
 class SequenceCollator:

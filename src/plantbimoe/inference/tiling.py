@@ -31,3 +31,11 @@ def tile_spans(length: int, window: int, overlap: int) -> list[Tile]:
     starts = list(range(0, length - window, stride)) + [length - window]
     bounds = [0] + [(starts[i + 1] + starts[i] + window) // 2 for i in range(len(starts) - 1)] + [length]
     return [Tile(s, s + window, bounds[i], bounds[i + 1]) for i, s in enumerate(starts)]
+
+
+def half_overlap_tiles(lengths: list[int], window: int) -> list[tuple[int, int, int]]:
+    """(sequence index, start, end) of every `window`-long tile of sequences of `lengths`, tiles
+    overlapping by half (one tile, the whole sequence, when it fits): how a model fine-tuned on
+    `window`-base crops reads longer sequences whole."""
+    return [(i, tile.start, tile.end)
+            for i, n in enumerate(lengths) for tile in tile_spans(n, window, window // 2)]
